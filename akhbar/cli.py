@@ -1,0 +1,173 @@
+"""The ``akhbar`` command line: run the pipeline, query the warehouse, inspect results.
+
+Output is meant for people reading Arabic: text is printed in logical order and never reshaped or
+reversed (terminals with bidi support render it right to left; CSV and JSON keep it intact), JSON is
+written with real characters rather than ``\\u`` escapes, and errors say what to do next.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from akhbar.config import get_settings
+
+app = typer.Typer(
+    help="akhbar (أخبار): turn raw news articles into a clean, validated, entity-annotated warehouse.\n\n"
+    "Typical session:\n\n"
+    "  akhbar run                      # ingest the embedded seeds/ articles\n\n"
+    "  akhbar run DIR_OR_ZIP ...       # ingest your files (txt, json, jsonl, html, zip; dirs recursively)\n\n"
+    "  akhbar sql \"select title from articles limit 5\"",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err = Console(stderr=True)
+
+WarehouseOpt = Annotated[
+    Path | None,
+    typer.Option("--warehouse", "-w", help="Warehouse directory [env: AKHBAR_WAREHOUSE; default: ./var/warehouse]."),
+]
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def run(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files, directories (read recursively) or .zip archives. Default: the seeds/ articles."),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    field_map: Annotated[
+        list[str] | None,
+        typer.Option("--map", "-m", help="Map an article field to a JSON key, e.g. --map body=article_text "
+                     "(fields: title, body, url, published, source, author). Repeatable."),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Records per atomic batch [env: AKHBAR_BATCH_SIZE].")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Ingest articles, clean them, validate every batch with Great Expectations and publish it atomically.
+
+    Every input record ends in exactly one place: published, duplicate (mapped to its article),
+    quarantined (with a reason) or skipped (already ingested by an earlier run).
+    """
+    settings = get_settings(warehouse=warehouse, batch_size=batch_size)
+    paths = [str(p) for p in (inputs or [settings.seeds_dir / "articles"])]
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise _fail(f"input not found: {', '.join(missing)}")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from akhbar.flows.pipeline import ingest_flow  # Prefect import is slow: only when running
+    from akhbar.tasks.ingest import FieldMap
+    from akhbar.progress import cli_progress
+
+    try:
+        FieldMap.parse(field_map or [])
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    with cli_progress(console, paths):
+        try:
+            summary = ingest_flow(inputs=paths, warehouse=str(settings.warehouse), field_map=field_map or [],
+                                  batch_size=settings.batch_size)
+        except Exception as exc:  # noqa: BLE001 - the message is the product here
+            raise _fail(f"the run failed: {exc}\nThe warehouse is unchanged for the failed batch; "
+                        "fix the cause and run again (already published batches are skipped).") from exc
+    _print_summary(summary)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    table = Table(title=f"akhbar run {s['run_id']} — {s['status']}", show_header=True)
+    table.add_column("outcome")
+    table.add_column("records", justify="right")
+    for label, key in (("read", "records_in"), ("published", "published"), ("duplicates", "duplicates"),
+                       ("quarantined", "quarantined"), ("skipped (already ingested)", "skipped")):
+        table.add_row(label, f"{s[key]:,}")
+    console.print(table)
+    if s["records_in"] and s["skipped"] == s["records_in"]:
+        console.print("Nothing new: every record was already ingested by an earlier run; no rows were added.")
+    for reason, n in sorted(s.get("quarantine_reasons", {}).items(), key=lambda kv: -kv[1]):
+        console.print(f"  quarantined {n:,}: {reason}")
+    console.print(f"validation: {'passed' if s['validation_success'] else 'FAILED'}; "
+                  f"{s['seconds']:.1f} s; warehouse: {s['warehouse']}")
+    if s.get("data_docs"):
+        console.print(f"Data Docs: file://{s['data_docs']}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only query, e.g. \"select title from articles\". "
+                                         "Tables: articles, raw_documents, duplicates, quarantine, runs.")],
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, csv or json (UTF-8, Arabic kept as is).")] = OutputFormat.table,
+    timeout: Annotated[float, typer.Option(help="Interrupt the query after this many seconds.")] = 60.0,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB.")] = None,
+    max_rows: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
+) -> None:
+    """Run a read-only SQL query against the warehouse (DuckDB dialect). Writes are refused."""
+    from akhbar.warehouse.lake import Warehouse, WarehouseError
+    from akhbar.warehouse.sql import QueryRefused, run_query
+
+    settings = get_settings(warehouse=warehouse)
+    try:
+        result = run_query(Warehouse(settings.warehouse), query, timeout_s=timeout, memory_limit=memory_limit,
+                           max_rows=max_rows)
+    except (QueryRefused, WarehouseError, TimeoutError) as exc:
+        raise _fail(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - DuckDB errors are already clear; keep them short
+        raise _fail(str(exc).strip().splitlines()[0]) from exc
+    if fmt is OutputFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([[_jsonable(v) for v in row] for row in result.rows])
+    elif fmt is OutputFormat.json:
+        records = [dict(zip(result.columns, (_jsonable(v) for v in row))) for row in result.rows]
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+    else:
+        table = Table(show_lines=False)
+        for column in result.columns:
+            table.add_column(column, overflow="fold")
+        for row in result.rows:
+            table.add_row(*("" if v is None else str(_jsonable(v)) for v in row))
+        console.print(table)
+        console.print(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})", style="dim")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

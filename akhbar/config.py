@@ -1,0 +1,72 @@
+"""All of akhbar's settings in one place: documented defaults, overridden by ``AKHBAR_*`` variables.
+
+Every knob a user may need lives here so that the CLI, the Prefect flows and the tests read the same
+values. Precedence: explicit argument (CLI flag / flow parameter) > environment variable > default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """akhbar settings; each field can be set as ``AKHBAR_<FIELD>`` (e.g. ``AKHBAR_WAREHOUSE``)."""
+
+    model_config = SettingsConfigDict(env_prefix="AKHBAR_", extra="ignore")
+
+    warehouse: Path = Field(
+        default=PROJECT_ROOT / "var" / "warehouse",
+        description="Warehouse directory: DuckLake catalog, Parquet data files, Data Docs, staging.",
+    )
+    expectations_dir: Path = Field(
+        default=PROJECT_ROOT / "expectations",
+        description="Directory holding the Great Expectations suites, one JSON file per table.",
+    )
+    seeds_dir: Path = Field(
+        default=PROJECT_ROOT / "seeds",
+        description="The embedded default input and the hand-reviewed reference data.",
+    )
+    batch_size: int = Field(
+        default=5000,
+        ge=1,
+        description="Records per batch. A batch is cleaned, validated and published atomically; "
+        "memory grows with it, Prefect overhead shrinks with it.",
+    )
+    max_record_bytes: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="A single record (a text file, a JSON object, a JSONL line) larger than this is "
+        "quarantined instead of being read into memory.",
+    )
+    max_file_bytes: int = Field(
+        default=2_000_000_000,
+        ge=1,
+        description="A JSON document (not JSONL) or a zip member larger than this is quarantined: "
+        "JSON arrays must be parsed whole, so this bounds memory.",
+    )
+    min_body_chars: int = Field(
+        default=1,
+        ge=0,
+        description="Shortest body (after cleaning) that may be published; shorter ones are "
+        "quarantined by the articles expectation suite.",
+    )
+    publish_lock_timeout_s: float = Field(
+        default=600.0,
+        description="How long a run waits for another run's publish to finish before failing.",
+    )
+    timezone: str = Field(
+        default="Asia/Riyadh",
+        description="Time zone assumed for dates that carry none (most Arabic outlets publish "
+        "local time).",
+    )
+    build_data_docs: bool = Field(default=True, description="Build GX Data Docs after each run.")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (``None`` values are ignored)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

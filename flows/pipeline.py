@@ -1,0 +1,389 @@
+"""The main Prefect flow: inputs → raw records → articles → validated, atomically published batches.
+
+Prefect is the orchestration layer only: every task calls a plain function from ``akhbar.tasks`` or
+``akhbar.warehouse`` on a whole batch (a task run costs milliseconds, so never one per article).
+
+Per batch:
+1. *skip* records whose bytes an earlier run already ingested;
+2. *prepare* the rest (decode, extract, clean, date, language);
+3. *audit candidates* with the ``articles`` suite: rows failing row-level expectations are
+   quarantined, the rest go on;
+4. under the publish lock: *dedup* against the warehouse, *stage* every table as Parquet,
+   *audit* the staged files with every suite (any failure stops the run), *commit* all tables in
+   one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+
+from akhbar import __version__, progress
+from akhbar.config import Settings, get_settings
+from akhbar.tasks.clean import TemplateStats
+from akhbar.tasks.dedup import PriorOutcome, quarantine_row, resolve_repeats, split_by_raw_id, split_duplicates
+from akhbar.tasks.ingest import FieldMap, IngestLimits, RawRecord, batched, count_input_files, iter_records
+from akhbar.tasks.prepare import PreparedBatch, observe_templates, prepare_records
+from akhbar.tasks.validate import ValidationError, Validator
+from akhbar.warehouse import publish as pub
+from akhbar.warehouse.lake import Warehouse
+from akhbar.warehouse.schema import DATA_TABLES
+
+
+@dataclass
+class RunSummary:
+    """Where every record of a run ended. ``records_in`` = the other four, always."""
+
+    run_id: str
+    status: str = "running"
+    records_in: int = 0
+    published: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    batches: int = 0
+    validation_success: bool = True
+    data_docs: str | None = None
+    warehouse: str = ""
+    seconds: float = 0.0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def balanced(self) -> bool:
+        return self.records_in == self.published + self.duplicates + self.quarantined + self.skipped
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"## akhbar run `{self.run_id}`: {self.status}",
+            "",
+            "| outcome | records |", "|---|---:|",
+            f"| read | {self.records_in:,} |",
+            f"| published (new articles) | {self.published:,} |",
+            f"| duplicates | {self.duplicates:,} |",
+            f"| quarantined | {self.quarantined:,} |",
+            f"| skipped (already ingested) | {self.skipped:,} |",
+            "",
+            f"Validation: **{'passed' if self.validation_success else 'FAILED'}** over {self.batches} batch(es). "
+            f"Data Docs: `{self.data_docs or 'not built'}`",
+        ]
+        if self.quarantine_reasons:
+            lines += ["", "| quarantine reason | records |", "|---|---:|"]
+            lines += [f"| {r} | {n:,} |" for r, n in sorted(self.quarantine_reasons.items(), key=lambda x: -x[1])]
+        if self.stage_seconds:
+            lines += ["", "| stage | seconds |", "|---|---:|"]
+            lines += [f"| {s} | {t:.2f} |" for s, t in self.stage_seconds.items()]
+        if self.error:
+            lines += ["", f"**Error:** {self.error}"]
+        return "\n".join(lines)
+
+
+@dataclass
+class RunState:
+    """What the tasks of one run share: settings, the writer connection, the validator, counters."""
+
+    settings: Settings
+    warehouse: Warehouse
+    con: duckdb.DuckDBPyConnection
+    field_map: FieldMap
+    summary: RunSummary
+    templates: TemplateStats
+    validator: Validator | None = None
+    pipeline_version: str = __version__
+    timings: Counter[str] = field(default_factory=Counter)
+
+    def timed(self, stage: str, started: float) -> None:
+        self.timings[stage] += time.perf_counter() - started
+
+
+def new_run_id() -> str:
+    """Time-sortable and unique: ``20261129T112233Z-1a2b3c``."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+# --- tasks: thin wrappers over plain functions ------------------------------------------------
+
+
+@task(name="open validator", cache_policy=NO_CACHE)
+def open_validator(state: RunState) -> Validator:
+    return Validator(state.warehouse.root, state.settings.expectations_dir)
+
+
+@task(name="prepare batch", cache_policy=NO_CACHE)
+def prepare_batch(state: RunState, records: list[RawRecord]) -> PreparedBatch:
+    """Decode, extract, clean, date and language-tag a batch (CPU-bound, no warehouse writes)."""
+    started = time.perf_counter()
+    batch_stats = TemplateStats(min_articles=state.templates.min_articles, min_share=state.templates.min_share)
+    observe_templates(records, state.field_map, batch_stats)
+    state.templates.merge(batch_stats)
+    prepared = prepare_records(
+        records, field_map=state.field_map, templates=state.templates, run_id=state.summary.run_id,
+        pipeline_version=state.pipeline_version, timezone_name=state.settings.timezone,
+    )
+    prepared.templates_seen = batch_stats
+    state.timed("prepare", started)
+    return prepared
+
+
+@task(name="audit candidates", cache_policy=NO_CACHE)
+def audit_candidates(state: RunState, prepared: PreparedBatch, batch_no: int) -> list[dict[str, Any]]:
+    """Row-level expectations on the candidates: failing rows are moved to quarantine."""
+    started = time.perf_counter()
+    assert state.validator is not None
+    if not prepared.candidates:
+        return []
+    from akhbar.warehouse.schema import ARTICLES
+
+    frame = pub.to_frame(ARTICLES.from_rows(prepared.candidates))
+    outcome = state.validator.validate(
+        "articles", frame, id_column="raw_id", run_name=f"{state.summary.run_id}-b{batch_no}-candidates",
+        parameters=pub.suite_parameters(state.settings.min_body_chars),
+    )
+    fatal = [f for f in outcome.table_failures() if f.when != "publish"]
+    if fatal:
+        raise ValidationError(outcome, fatal)
+    failing = outcome.row_failures()
+    keep = []
+    from akhbar.tasks.prepare import Quarantined
+
+    for row in prepared.candidates:
+        failures = failing.get(row["raw_id"])
+        if failures:
+            reasons = "; ".join(f"{f.reason or f.detail} [{f.expectation}]" for f in failures)
+            prepared.quarantined.append(Quarantined(row["raw_id"], row["location"], row["source"], "validate",
+                                                    reasons, failures[0].expectation))
+        else:
+            keep.append(row)
+    state.timed("audit candidates", started)
+    return keep
+
+
+@task(name="publish batch", cache_policy=NO_CACHE)
+def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRecord],
+                  prepared: PreparedBatch, candidates: list[dict[str, Any]], batch_no: int) -> dict[str, int]:
+    """Dedup, stage, audit and commit one batch while holding the warehouse's publish lock."""
+    wh, con, run_id = state.warehouse, state.con, state.summary.run_id
+    now = datetime.now(timezone.utc)
+    with wh.publish_lock(state.settings.publish_lock_timeout_s):
+        started = time.perf_counter()
+        # Another run may have published some of these records since we checked: skip them now.
+        known = wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in records], extra="run_id")
+        raced = {rid for rid, (rrun,) in known.items() if rrun != run_id}
+        records = [r for r in records if r.raw_id not in raced]
+        candidates = [c for c in candidates if c["raw_id"] not in raced]
+        published = set(wh.known_ids(con, "articles", "article_id", [c["article_id"] for c in candidates]))
+        articles, duplicates = split_duplicates(candidates, published, run_id=run_id, now=now)
+        quarantine = [quarantine_row(q.raw_id, q.location, q.source_name, q.stage, q.reason, q.expectation, run_id, now)
+                      for q in prepared.quarantined if q.raw_id not in raced]
+        prior = _prior_outcomes(state, articles, duplicates, quarantine, repeats)
+        rep_dups, rep_quar = resolve_repeats(repeats, prior, run_id=run_id, now=now)
+        batch = pub.BatchTables()
+        batch.add("raw_documents", [_raw_row(r, run_id, now) for r in records])
+        batch.add("articles", articles)
+        batch.add("duplicates", duplicates + rep_dups)
+        batch.add("quarantine", quarantine + rep_quar)
+        delta = prepared.templates_seen or TemplateStats()
+        batch.add("source_templates", [{"source": s, "line_key": k, "n_articles": n, "run_id": run_id}
+                                       for s, k, n in delta.to_rows(min_articles=1)])
+        batch.add("source_totals", [{"source": s, "n_articles": n, "run_id": run_id}
+                                    for s, n in delta.n_articles.items()])
+        state.timed("dedup", started)
+        with wh.staging(run_id, batch_no) as directory:
+            started = time.perf_counter()
+            staged = pub.stage(batch, directory, [t.name for t in DATA_TABLES])
+            pub.audit(state.validator, staged, run_name=f"{run_id}-b{batch_no}",
+                      parameters=pub.suite_parameters(state.settings.min_body_chars))
+            state.timed("audit publish", started)
+            started = time.perf_counter()
+            pub.commit(wh, con, staged)
+            state.timed("publish", started)
+    reasons = Counter(_reason_class(q["reason"]) for q in batch.rows.get("quarantine", []))
+    return {
+        "skipped": len(raced),
+        "published": batch.count("articles"),
+        "duplicates": batch.count("duplicates"),
+        "quarantined": batch.count("quarantine"),
+        **{f"reason:{k}": v for k, v in reasons.items()},
+    }
+
+
+def _reason_class(reason: str) -> str:
+    """Group quarantine reasons for the summary (the table keeps the full text)."""
+    return reason.split(":", 1)[0][:80]
+
+
+def _raw_row(record: RawRecord, run_id: str, now: datetime) -> dict[str, Any]:
+    return {"raw_id": record.raw_id, "location": record.location, "source_name": record.source_name,
+            "format": record.format, "content": record.content, "byte_size": len(record.content),
+            "ingested_at": now, "run_id": run_id}
+
+
+def _prior_outcomes(state: RunState, articles: list[dict[str, Any]], duplicates: list[dict[str, Any]],
+                    quarantine: list[dict[str, Any]], repeats: list[RawRecord]) -> dict[str, PriorOutcome]:
+    """Outcome of the first occurrence of every repeated raw id (this batch first, then the warehouse)."""
+    wanted = {r.raw_id for r in repeats}
+    if not wanted:
+        return {}
+    prior: dict[str, PriorOutcome] = {}
+    for row in articles + duplicates:
+        if row["raw_id"] in wanted:
+            prior.setdefault(row["raw_id"], PriorOutcome("article", row["article_id"]))
+    for row in quarantine:
+        if row["raw_id"] in wanted:
+            prior.setdefault(row["raw_id"], PriorOutcome("quarantine", None, row["reason"]))
+    missing = sorted(wanted - prior.keys())
+    wh, con = state.warehouse, state.con
+    for table, kind in (("articles", "article"), ("duplicates", "article")):
+        for rid, (aid,) in wh.known_ids(con, table, "raw_id", missing, extra="article_id").items():
+            prior.setdefault(rid, PriorOutcome(kind, aid))
+    for rid, (reason,) in wh.known_ids(con, "quarantine", "raw_id", missing, extra="reason").items():
+        prior.setdefault(rid, PriorOutcome("quarantine", None, reason))
+    return prior
+
+
+# --- the flow ------------------------------------------------------------------------------------
+
+
+def _load_templates(state_wh: Warehouse, con: duckdb.DuckDBPyConnection) -> TemplateStats:
+    rows = con.execute("SELECT source, line_key, sum(n_articles) FROM source_templates GROUP BY ALL").fetchall()
+    totals = dict(con.execute("SELECT source, sum(n_articles) FROM source_totals GROUP BY ALL").fetchall())
+    return TemplateStats.from_rows(rows, {k: int(v) for k, v in totals.items()})
+
+
+def _start_run(wh: Warehouse, con: duckdb.DuckDBPyConnection, summary: RunSummary, inputs: list[str]) -> None:
+    with wh.publish_lock():
+        wh.ensure_schema(con)
+        for (run_id,) in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall():
+            if not wh.is_alive(run_id):
+                con.execute("UPDATE runs SET status = 'abandoned', error = 'process died before the run ended' "
+                            "WHERE run_id = ?", [run_id])
+        wh.clear_dead_staging()
+        try:
+            flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - outside a flow run
+            flow_run_id = None
+        con.execute(
+            "INSERT INTO runs (run_id, flow_run_id, started_at, status, inputs, pipeline_version) VALUES (?,?,?,?,?,?)",
+            [summary.run_id, flow_run_id, datetime.now(timezone.utc), "running", json.dumps(inputs), __version__],
+        )
+
+
+def _finish_run(wh: Warehouse, con: duckdb.DuckDBPyConnection, s: RunSummary) -> None:
+    with wh.publish_lock():
+        con.execute(
+            "UPDATE runs SET ended_at = ?, status = ?, records_in = ?, published = ?, duplicates = ?, quarantined = ?, "
+            "skipped = ?, batches = ?, validation_success = ?, data_docs = ?, error = ? WHERE run_id = ?",
+            [datetime.now(timezone.utc), s.status, s.records_in, s.published, s.duplicates, s.quarantined, s.skipped,
+             s.batches, s.validation_success, s.data_docs, s.error, s.run_id],
+        )
+
+
+def _progress(records: Iterator[RawRecord], state: RunState, artifact_id: Any, total_files: int) -> Iterator[RawRecord]:
+    """Count files as records stream past: the Prefect UI progress artifact and the CLI's bar."""
+    seen_files: set[str] = set()
+    last = 0.0
+    for record in records:
+        seen_files.add(record.location.split("#")[0].split("[")[0])
+        state.summary.records_in += 1
+        yield record
+        if state.summary.records_in % 500 == 0:
+            progress.report(len(seen_files), state.summary.records_in)
+        if artifact_id is not None and total_files:
+            pct = min(100.0, 100.0 * len(seen_files) / total_files)
+            if pct - last >= 5:
+                update_progress_artifact(artifact_id, progress=pct)
+                last = pct
+    progress.report(len(seen_files), state.summary.records_in)
+
+
+def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> RunSummary:
+    """Run the whole pipeline over ``inputs`` (called inside the Prefect flow)."""
+    logger = get_run_logger()
+    wh = Warehouse(settings.warehouse)
+    summary = RunSummary(run_id=new_run_id(), warehouse=str(wh.root))
+    started_run = time.perf_counter()
+    run_lock = wh.run_lock(summary.run_id)
+    run_lock.acquire()
+    con = wh.connect()
+    try:
+        _start_run(wh, con, summary, inputs)
+        state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con))
+        state.validator = open_validator(state)
+        total_files = count_input_files(inputs)
+        artifact_id = create_progress_artifact(progress=0.0, description="files read")
+        limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)
+        stream = _progress(iter_records(inputs, limits), state, artifact_id, total_files)
+        for batch_no, records in enumerate(batched(stream, settings.batch_size), start=1):
+            _run_batch(state, records, batch_no)
+            logger.info("batch %d: %d records in, %d published, %d duplicates, %d quarantined, %d skipped so far",
+                        batch_no, summary.records_in, summary.published, summary.duplicates,
+                        summary.quarantined, summary.skipped)
+        update_progress_artifact(artifact_id, progress=100.0)
+        if settings.build_data_docs:
+            started = time.perf_counter()
+            summary.data_docs = state.validator.build_docs()
+            state.timed("data docs", started)
+        summary.status = "completed"
+        summary.stage_seconds = {k: round(v, 2) for k, v in state.timings.items()}
+    except ValidationError as exc:
+        summary.status, summary.validation_success, summary.error = "failed", False, str(exc)
+        raise
+    except BaseException as exc:
+        summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary.seconds = round(time.perf_counter() - started_run, 2)
+        try:
+            _finish_run(wh, con, summary)
+            create_markdown_artifact(summary.to_markdown(), key="akhbar-run-summary",
+                                     description=f"akhbar run {summary.run_id}")
+        finally:
+            con.close()
+            run_lock.release()
+    if not summary.balanced():
+        raise RuntimeError(f"accounting error: {asdict(summary)}")
+    return summary
+
+
+def _run_batch(state: RunState, records: list[RawRecord], batch_no: int) -> None:
+    s = state.summary
+    started = time.perf_counter()
+    known = state.warehouse.known_ids(state.con, "raw_documents", "raw_id", [r.raw_id for r in records], extra="run_id")
+    fresh, repeats, skipped = split_by_raw_id(records, {k: v[0] for k, v in known.items()}, s.run_id)
+    s.skipped += skipped
+    state.timed("skip known", started)
+    if not fresh and not repeats:
+        return
+    prepared = prepare_batch(state, fresh)
+    candidates = audit_candidates(state, prepared, batch_no)
+    counts = publish_batch(state, fresh, repeats, prepared, candidates, batch_no)
+    s.skipped += counts.pop("skipped")
+    s.published += counts.pop("published")
+    s.duplicates += counts.pop("duplicates")
+    s.quarantined += counts.pop("quarantined")
+    for key, n in counts.items():
+        reason = key.removeprefix("reason:")
+        s.quarantine_reasons[reason] = s.quarantine_reasons.get(reason, 0) + n
+    s.batches += 1
+
+
+@flow(name="akhbar-ingest", flow_run_name="ingest {inputs}", log_prints=True)
+def ingest_flow(inputs: list[str], warehouse: str | None = None, field_map: list[str] | None = None,
+                batch_size: int | None = None) -> dict[str, Any]:
+    """Ingest articles from files, directories or zips into the warehouse; returns the run summary."""
+    settings = get_settings(warehouse=warehouse, batch_size=batch_size)
+    summary = run_pipeline([str(Path(p)) for p in inputs], settings, FieldMap.parse(field_map or []))
+    return asdict(summary)

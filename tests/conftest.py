@@ -1,0 +1,44 @@
+"""Shared test helpers: where the project root and the read-only ../shared data live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SAUDINEWSNET = SHARED / "corpora" / "news" / "saudinewsnet" / "zips"
+
+
+@pytest.fixture
+def saudinewsnet_zips() -> list[Path]:
+    """The SaudiNewsNet day files; the test is skipped (not failed) on machines without ../shared."""
+    zips = sorted(SAUDINEWSNET.glob("*.zip"))
+    if not zips:
+        pytest.skip(f"SaudiNewsNet corpus not found under {SAUDINEWSNET} (../shared is absent)")
+    return zips
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the whole session (it costs 10–15 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def seed_article() -> Path:
+    return ROOT / "seeds" / "articles" / "000_05fbb24d40aed679.txt"
+
+SEED_NAME = "000_05fbb24d40aed679.txt"
+
+
+@pytest.fixture
+def seed_text() -> str:
+    """The project's seed article (its folder under seeds/ has moved before; find it by name)."""
+    found = sorted((ROOT / "seeds").rglob(SEED_NAME))
+    assert found, f"seed article {SEED_NAME} not found under {ROOT / 'seeds'}"
+    return found[0].read_text(encoding="utf-8")

@@ -1,0 +1,113 @@
+"""The real Prefect flow, end to end, on the seeds and on small built corpora (one harness per session)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from akhbar.warehouse.lake import Warehouse
+from akhbar.warehouse.sql import run_query
+
+pytestmark = pytest.mark.slow
+
+SEED_TITLE = "روسيا تأمل بتعميق العلاقات العسكرية مع ليبيا"
+
+
+def _q(wh: Path, sql: str) -> list[tuple]:
+    return run_query(Warehouse(wh), sql).rows
+
+
+def _counts(wh: Path) -> dict[str, int]:
+    tables = ["raw_documents", "articles", "duplicates", "quarantine", "source_templates", "source_totals", "runs"]
+    return {t: _q(wh, f"select count(*) from {t}")[0][0] for t in tables}
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, seed_article: Path) -> Path:
+    """The seed, the same story from another outlet (JSON), and a JSONL with defects."""
+    root = tmp_path / "in"
+    root.mkdir()
+    shutil.copy(seed_article, root / seed_article.name)
+    seed_text = seed_article.read_text(encoding="utf-8")
+    # Same story, other outlet, other formatting: tatweel and doubled spaces do not make it new.
+    body = seed_text.split("\n", 1)[1].replace("العسكرية", "العسـكرية").replace(" ، ", "  ، ")
+    (root / "other_outlet.json").write_text(json.dumps([{"title": SEED_TITLE, "content": body, "source": "other",
+                                                         "url": "https://other.example/a"}], ensure_ascii=False),
+                                            encoding="utf-8")
+    lines = [
+        {"title": "خبر جيد", "body": "نص خبر جيد عن الاقتصاد في الرياض.", "url": "https://good.example/1",
+         "published": "2015-07-21T10:00:00+03:00"},
+        {"title": "بلا نص", "body": "   ", "url": "https://bad.example/2"},
+        {"title": "رابط غريب", "body": "نص آخر مختلف تماما عن الأخبار.", "url": "ftp://bad.example/3"},
+    ]
+    text = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n{broken json\n"
+    (root / "feed.jsonl").write_text(text, encoding="utf-8")
+    return root
+
+
+def test_seed_run_publishes_one_clean_article(prefect_harness, tmp_path: Path, seed_article: Path) -> None:
+    from akhbar.flows.pipeline import ingest_flow
+
+    wh = tmp_path / "wh"
+    summary = ingest_flow(inputs=[str(seed_article.parent)], warehouse=str(wh))
+    assert summary["status"] == "completed" and summary["published"] == 1
+    (title, body, language), = _q(wh, "select title, body, language from articles")
+    assert title == SEED_TITLE
+    assert SEED_TITLE not in body
+    assert "اترك تعليقاً" not in body and "لن يتم نشر عنوان بريدك الإلكتروني" not in body
+    assert "اقرأ ايضا" not in body
+    assert "\n\nطلب تركي\n\n" in body
+    assert " ،" not in body
+    assert language == "ar"
+    assert Path(summary["data_docs"]).exists()
+
+
+def test_every_record_ends_in_exactly_one_place_and_rerun_adds_nothing(prefect_harness, tmp_path: Path,
+                                                                      inputs: Path) -> None:
+    from akhbar.flows.pipeline import ingest_flow
+
+    wh = tmp_path / "wh"
+    first = ingest_flow(inputs=[str(inputs)], warehouse=str(wh))
+    assert first["records_in"] == 6
+    assert (first["published"], first["duplicates"], first["quarantined"], first["skipped"]) == (2, 1, 3, 0)
+
+    seed_id = _q(wh, "select article_id from articles where title = ?".replace("?", f"'{SEED_TITLE}'"))[0][0]
+    assert _q(wh, "select article_id, kind from duplicates") == [(seed_id, "same_text")]
+    quarantine = dict(_q(wh, "select stage || ':' || coalesce(expectation, ''), reason from quarantine"))
+    assert any(k.startswith("ingest:") and "invalid JSON" in v for k, v in quarantine.items())
+    assert "validate:expect_column_value_lengths_to_be_between(body)" in quarantine
+    assert "validate:expect_column_values_to_match_regex(url)" in quarantine
+    # Quarantined records keep their bytes in bronze, so they can be replayed.
+    assert _q(wh, "select count(*) from quarantine q join raw_documents r using (raw_id)") == [(3,)]
+    (published_at,) = _q(wh, "select published_at from articles where title = 'خبر جيد'")[0]
+    assert published_at.isoformat().startswith("2015-07-21T07:00:00")
+
+    before = _counts(wh)
+    second = ingest_flow(inputs=[str(inputs)], warehouse=str(wh))
+    assert second["skipped"] == second["records_in"] == 6
+    assert second["published"] == second["duplicates"] == second["quarantined"] == 0
+    after = _counts(wh)
+    assert {k: after[k] - before[k] for k in after} == {k: (1 if k == "runs" else 0) for k in after}
+    runs = _q(wh, "select status, records_in, published + duplicates + quarantined + skipped from runs order by run_id")
+    assert [(s, n) for s, n, _ in runs] == [("completed", 6), ("completed", 6)]
+    assert all(n == total for _, n, total in runs)
+
+
+def test_one_saudinewsnet_day(prefect_harness, tmp_path: Path, saudinewsnet_zips: list[Path]) -> None:
+    from akhbar.flows.pipeline import ingest_flow
+
+    with zipfile.ZipFile(saudinewsnet_zips[0]) as z:
+        member = sorted(n for n in z.namelist() if n.endswith(".json"))[0]
+        z.extract(member, tmp_path / "day")
+        n_records = len(json.loads(z.read(member)))
+    wh = tmp_path / "wh"
+    summary = ingest_flow(inputs=[str(tmp_path / "day")], warehouse=str(wh))
+    assert summary["records_in"] == n_records
+    (total,) = _q(wh, "select (select count(*) from articles) + (select count(*) from duplicates)"
+                      " + (select count(*) from quarantine)")[0]
+    assert total == n_records
+    assert _q(wh, "select count(*) from articles where body like '%// انتهى //%'") == [(0,)]

@@ -1,0 +1,69 @@
+"""The DuckLake warehouse: atomic multi-table publish, schema, and the read-only SQL surface."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from akhbar.warehouse.lake import Warehouse, WarehouseError
+from akhbar.warehouse.schema import QUARANTINE, RAW_DOCUMENTS
+from akhbar.warehouse.sql import QueryRefused, check_read_only, run_query
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _raw(raw_id: str) -> dict:
+    return {"raw_id": raw_id, "location": "x", "source_name": "s", "format": "txt", "content": b"abc",
+            "byte_size": 3, "ingested_at": NOW, "run_id": "r"}
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    wh = Warehouse(tmp_path / "wh")
+    con = wh.connect()
+    wh.ensure_schema(con)
+    wh.ensure_schema(con)  # idempotent
+    con.close()
+    return wh
+
+
+def test_publish_is_atomic_across_tables(warehouse: Warehouse) -> None:
+    con = warehouse.connect()
+    good = RAW_DOCUMENTS.from_rows([_raw("a")])
+    bad = pa.table({"nonsense": [1]})  # cannot be inserted into quarantine
+    with pytest.raises(Exception):
+        warehouse.publish(con, {"raw_documents": good, "quarantine": bad})
+    assert con.execute("select count(*) from raw_documents").fetchone() == (0,)
+    warehouse.publish(con, {"raw_documents": good, "quarantine": QUARANTINE.empty()})
+    assert con.execute("select count(*) from raw_documents").fetchone() == (1,)
+    assert warehouse.known_ids(con, "raw_documents", "raw_id", ["a", "b"], extra="run_id") == {"a": ("r",)}
+    con.close()
+    # Tables are Parquet files on disk, not rows inlined in the catalog.
+    assert list(warehouse.data_path.rglob("*.parquet"))
+
+
+@pytest.mark.parametrize("sql", [
+    "insert into articles (title) values ('x')", "delete from articles", "drop table articles",
+    "create table t as select 1", "copy articles to 'x.csv'", "attach 'x.db'", "install fts", "load fts",
+    "set enable_external_access = true", "select 1; delete from articles",
+])
+def test_sql_refuses_anything_but_reads(sql: str) -> None:
+    with pytest.raises(QueryRefused):
+        check_read_only(sql)
+
+
+def test_sql_reads_tables_but_not_files(warehouse: Warehouse) -> None:
+    assert run_query(warehouse, "select count(*) as n from articles").rows == [(0,)]
+    assert run_query(warehouse, "with x as (select 1 as a) select a from x").rows == [(1,)]
+    with pytest.raises(Exception, match="disabled by configuration"):
+        run_query(warehouse, "select * from read_csv('/etc/passwd')")
+    with pytest.raises(Exception, match="disabled by configuration"):
+        run_query(warehouse, f"select * from read_parquet('{warehouse.root}/../*.parquet')")
+
+
+def test_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="akhbar run"):
+        run_query(Warehouse(tmp_path / "none"), "select 1")

@@ -1,0 +1,194 @@
+"""The warehouse: DuckLake tables (Parquet data files + a SQLite catalog) queried through DuckDB.
+
+Why DuckLake: every publish is one catalog transaction over all tables (a batch's articles, raw
+documents, duplicates and quarantine rows appear together or not at all), snapshots give time
+travel, and the data stays plain Parquet. Why a SQLite catalog by default: readers (``akhbar sql``)
+can query while a writer commits, which a DuckDB-file catalog does not allow across processes.
+Extensions are loaded from PyPI packages by path, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock
+
+from akhbar.warehouse.schema import ALL_TABLES, TABLES
+
+CATALOG_NAME = "lake"
+_EXTENSION_PACKAGES = {
+    "sqlite_scanner": "duckdb_extension_sqlite_scanner",
+    "ducklake": "duckdb_extension_ducklake",
+    "fts": "duckdb_extension_fts",
+    "postgres_scanner": "duckdb_extension_postgres_scanner",
+}
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse problem with a message that says what to do."""
+
+
+def extension_path(name: str) -> str:
+    """Path of a DuckDB extension shipped in its PyPI package (no download, ever)."""
+    package = _EXTENSION_PACKAGES[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise WarehouseError(f"DuckDB extension {name!r} missing: pip install {package.replace('_', '-')}")
+    path = Path(spec.origin).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.exists():
+        raise WarehouseError(f"{path} not found: the {package} version must match duckdb {duckdb.__version__}")
+    return str(path)
+
+
+def new_connection(extensions: tuple[str, ...] = ("sqlite_scanner", "ducklake")) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the given extensions loaded from disk and auto-install disabled."""
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    for ext in extensions:
+        con.execute(f"LOAD '{extension_path(ext)}'")
+    return con
+
+
+class Warehouse:
+    """A warehouse directory: ``catalog.sqlite``, ``data/`` (Parquet), ``gx/`` (Data Docs), ``staging/``."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.sqlite"
+
+    @property
+    def data_path(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def staging_path(self) -> Path:
+        return self.root / "staging"
+
+    def exists(self) -> bool:
+        return self.catalog_path.exists()
+
+    def publish_lock(self, timeout: float = 600.0) -> FileLock:
+        """Serializes writers: SQLite catalogs fail concurrent commits with 'database is locked'."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root / ".publish.lock"), timeout=timeout)
+
+    def run_lock(self, run_id: str) -> FileLock:
+        """Held by a live run for its whole life; the OS releases it if the process dies (kill -9)."""
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(locks / f"run-{run_id}.lock"), timeout=0)
+
+    def is_alive(self, run_id: str) -> bool:
+        """Whether the run that owns ``run_id`` still holds its lock (i.e. its process is running)."""
+        lock = self.run_lock(run_id)
+        try:
+            lock.acquire()
+        except TimeoutError:
+            return True
+        lock.release()
+        Path(lock.lock_file).unlink(missing_ok=True)
+        return False
+
+    def _attach_sql(self, read_only: bool) -> str:
+        options = [f"DATA_PATH '{self.data_path}/'"]
+        if read_only:
+            options.append("READ_ONLY")
+        else:
+            # Always write Parquet files (no inlining of small inserts into the catalog), so every
+            # table is readable as Parquet by any tool.
+            options.append("DATA_INLINING_ROW_LIMIT 0")
+        return f"ATTACH 'ducklake:sqlite:{self.catalog_path}' AS {CATALOG_NAME} ({', '.join(options)})"
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the lake attached and selected (``USE lake``)."""
+        if read_only and not self.exists():
+            raise WarehouseError(f"no warehouse at {self.root}: run `akhbar run` first (or pass --warehouse)")
+        if not read_only:
+            self.data_path.mkdir(parents=True, exist_ok=True)
+        con = new_connection()
+        try:
+            con.execute(self._attach_sql(read_only))
+        except duckdb.Error as exc:
+            con.close()
+            raise WarehouseError(f"cannot open the warehouse catalog {self.catalog_path}: {exc}") from exc
+        con.execute(f"USE {CATALOG_NAME}")
+        return con
+
+    def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create missing tables, and add columns that a newer akhbar declares (additive migrations)."""
+        for table in ALL_TABLES:
+            con.execute(table.ddl())
+            existing = {r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_name = ?",
+                [CATALOG_NAME, table.name],
+            ).fetchall()}
+            for col in table.columns:
+                if col.name not in existing:
+                    con.execute(f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.sql_type}")
+
+    def publish(self, con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table | Path]) -> None:
+        """Append to several tables in ONE transaction: all rows become visible together, or none.
+
+        Values are Arrow tables or paths of staged Parquet files. Columns are matched by name.
+        """
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, data in tables.items():
+                cols = ", ".join(TABLES[name].column_names)
+                if isinstance(data, Path):
+                    con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM read_parquet(?)", [str(data)])
+                elif data.num_rows:
+                    view = f"_publish_{name}"
+                    con.register(view, data)
+                    try:
+                        con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {view}")
+                    finally:
+                        con.unregister(view)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def known_ids(self, con: duckdb.DuckDBPyConnection, table: str, column: str, ids: list[str],
+                  extra: str = "") -> dict[str, tuple]:
+        """Which of ``ids`` exist in ``table.column`` (with the ``extra`` columns of the first match)."""
+        if not ids:
+            return {}
+        probe = pa.table({"id": pa.array(sorted(set(ids)), pa.string())})
+        con.register("_probe", probe)
+        try:
+            select = f", {extra}" if extra else ""
+            rows = con.execute(
+                f"SELECT t.{column}{select} FROM {table} t JOIN _probe p ON t.{column} = p.id"
+            ).fetchall()
+        finally:
+            con.unregister("_probe")
+        return {r[0]: tuple(r[1:]) for r in rows}
+
+    @contextmanager
+    def staging(self, run_id: str, batch_no: int) -> Iterator[Path]:
+        """A private directory for one batch's staged files; removed once the batch is done."""
+        path = self.staging_path / run_id / f"batch-{batch_no:05d}"
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def clear_dead_staging(self) -> int:
+        """Remove staged files of runs that died (never visible to readers). Returns dirs removed."""
+        removed = 0
+        if self.staging_path.exists():
+            for child in self.staging_path.iterdir():
+                if not self.is_alive(child.name):
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed += 1
+        return removed

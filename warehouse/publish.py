@@ -1,0 +1,97 @@
+"""Write → audit → publish: stage a batch as Parquet, validate the staged files, commit them at once.
+
+Staging first means the audit sees exactly the bytes that will be published (not an in-memory
+object that may differ), and a crash before the commit leaves only files under ``staging/``, which
+no reader ever sees and the next run deletes. The commit is one DuckLake transaction across all
+tables, so readers see the whole batch or nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from akhbar.tasks.validate import ValidationError, ValidationOutcome, Validator
+from akhbar.warehouse.lake import Warehouse
+from akhbar.warehouse.schema import TABLES
+
+# Which column identifies a row of each table in validation results.
+ID_COLUMNS = {"articles": "raw_id", "raw_documents": "raw_id", "duplicates": "raw_id", "quarantine": "raw_id"}
+AUDITED_TABLES = tuple(ID_COLUMNS)
+
+
+@dataclass
+class BatchTables:
+    """Rows to append, per table name (dicts in the table's column layout)."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, table: str, rows: list[dict[str, Any]]) -> None:
+        self.rows.setdefault(table, []).extend(rows)
+
+    def arrow(self, table: str) -> pa.Table:
+        return TABLES[table].from_rows(self.rows.get(table, []))
+
+    def count(self, table: str) -> int:
+        return len(self.rows.get(table, []))
+
+
+def suite_parameters(settings_min_body_chars: int, now: datetime | None = None) -> dict[str, Any]:
+    """Values for the ``$PARAMETER`` placeholders in the suite files."""
+    now = now or datetime.now(timezone.utc)
+    params: dict[str, Any] = {
+        "min_body_chars": settings_min_body_chars,
+        # A date up to two days ahead is a time-zone artefact, not an error.
+        "max_published_at": (now + timedelta(days=2)).isoformat(),
+    }
+    for name, table in TABLES.items():
+        params[f"{name}_columns"] = table.column_names
+    return params
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow → pandas for GX, keeping strings as Python objects and timestamps tz-aware."""
+    return table.to_pandas(types_mapper=None, strings_to_categorical=False)
+
+
+def stage(batch: BatchTables, directory: Path, tables: list[str]) -> dict[str, Path]:
+    """Write each table's rows as one zstd Parquet file in ``directory``."""
+    staged: dict[str, Path] = {}
+    for name in tables:
+        path = directory / f"{name}.parquet"
+        pq.write_table(batch.arrow(name), path, compression="zstd")
+        staged[name] = path
+    return staged
+
+
+def audit(validator: Validator, staged: dict[str, Path], *, run_name: str,
+          parameters: dict[str, Any]) -> list[ValidationOutcome]:
+    """Validate every staged file; any failure means this batch must not be published."""
+    outcomes: list[ValidationOutcome] = []
+    for name, path in staged.items():
+        if name not in ID_COLUMNS:
+            continue
+        frame = to_frame(pq.read_table(path))
+        if frame.empty:
+            continue
+        outcome = validator.validate(name, frame, id_column=ID_COLUMNS[name], run_name=run_name,
+                                     parameters=parameters)
+        outcomes.append(outcome)
+        if not outcome.success:
+            # At the publish gate every failure is fatal: row-level problems were quarantined
+            # before, so a failure here means the batch itself is wrong.
+            raise ValidationError(outcome, outcome.failures)
+    return outcomes
+
+
+def commit(warehouse: Warehouse, con: duckdb.DuckDBPyConnection, staged: dict[str, Path]) -> None:
+    """Append all staged tables in one transaction."""
+    non_empty = {name: path for name, path in staged.items() if pq.read_metadata(path).num_rows}
+    warehouse.publish(con, non_empty)

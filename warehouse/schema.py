@@ -1,0 +1,180 @@
+"""The warehouse tables, declared once: DuckDB DDL and Arrow schemas are both derived from here.
+
+Keeping one declaration means the staging Parquet files, the Great Expectations frames and the
+DuckLake tables can never drift apart: a column added here exists everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+_TS = pa.timestamp("us", tz="UTC")
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "BLOB": pa.binary(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMPTZ": _TS,
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, _ARROW[c.sql_type]) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def ddl(self) -> str:
+        cols = ",\n  ".join(f"{c.name} {c.sql_type}" for c in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols}\n)"
+
+    def empty(self) -> pa.Table:
+        return self.arrow_schema.empty_table()
+
+    def from_rows(self, rows: list[dict]) -> pa.Table:
+        """Rows as dicts → an Arrow table in this exact column order and types."""
+        return pa.Table.from_pylist(rows, schema=self.arrow_schema)
+
+
+def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*spec) for spec in specs)
+
+
+RAW_DOCUMENTS = Table(
+    "raw_documents",
+    "Bronze: every distinct input record, byte for byte, so everything downstream can be rebuilt.",
+    _cols(
+        ("raw_id", "VARCHAR", "BLAKE2b-128 of content: the record's identity"),
+        ("location", "VARCHAR", "where it was first read: path, zip!member, #line or [index]"),
+        ("source_name", "VARCHAR", "the input it was found under"),
+        ("format", "VARCHAR", "txt | json | jsonl | html | unknown"),
+        ("content", "BLOB", "the record's bytes (JSON records in canonical form)"),
+        ("byte_size", "BIGINT", "length of content"),
+        ("ingested_at", "TIMESTAMPTZ", "when it was published to the warehouse"),
+        ("run_id", "VARCHAR", "the run that ingested it"),
+    ),
+)
+
+ARTICLES = Table(
+    "articles",
+    "Silver: one row per distinct story (by the matching key of its cleaned text).",
+    _cols(
+        ("article_id", "VARCHAR", "BLAKE2b-128 of the matching key of the cleaned text"),
+        ("raw_id", "VARCHAR", "the raw record it was built from"),
+        ("source", "VARCHAR", "outlet (from the record) or the input name"),
+        ("url", "VARCHAR", "article URL if known"),
+        ("title", "VARCHAR", "cleaned headline, display form"),
+        ("body", "VARCHAR", "cleaned text, display form; paragraphs separated by a blank line"),
+        ("author", "VARCHAR", "byline if known"),
+        ("published_at", "TIMESTAMPTZ", "publication time in UTC (start of period if imprecise)"),
+        ("published_precision", "VARCHAR", "datetime | day | month | year"),
+        ("published_raw", "VARCHAR", "the date string as found"),
+        ("language", "VARCHAR", "ISO 639-1 code, 'und' if unknown"),
+        ("language_confidence", "DOUBLE", "0..1"),
+        ("match_key", "VARCHAR", "matching key of title and body: dedup, search, linking"),
+        ("removed_lines", "INTEGER", "lines the cleaner removed (boilerplate, repeated headline)"),
+        ("location", "VARCHAR", "where the raw record was read"),
+        ("input_format", "VARCHAR", "txt | json | jsonl | html"),
+        ("ingested_at", "TIMESTAMPTZ", "when it was published"),
+        ("run_id", "VARCHAR", "the run that published it"),
+        ("pipeline_version", "VARCHAR", "code and model version that produced this row"),
+    ),
+)
+
+DUPLICATES = Table(
+    "duplicates",
+    "A record whose content was already published: mapped to the article it duplicates.",
+    _cols(
+        ("raw_id", "VARCHAR", "the duplicate record"),
+        ("location", "VARCHAR", "where the duplicate was read"),
+        ("article_id", "VARCHAR", "the article it duplicates"),
+        ("kind", "VARCHAR", "same_bytes (identical record) | same_text (same cleaned text)"),
+        ("source", "VARCHAR", "outlet of the duplicate"),
+        ("url", "VARCHAR", "URL of the duplicate"),
+        ("detected_at", "TIMESTAMPTZ", "when"),
+        ("run_id", "VARCHAR", "the run that saw it"),
+    ),
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    "Records that could not be published, with the stage and the reason.",
+    _cols(
+        ("raw_id", "VARCHAR", "the record (its bytes are in raw_documents)"),
+        ("location", "VARCHAR", "where it was read"),
+        ("source_name", "VARCHAR", "the input it was found under"),
+        ("stage", "VARCHAR", "ingest | prepare | validate"),
+        ("expectation", "VARCHAR", "the failed GX expectation, if any"),
+        ("reason", "VARCHAR", "human-readable cause"),
+        ("quarantined_at", "TIMESTAMPTZ", "when"),
+        ("run_id", "VARCHAR", "the run that quarantined it"),
+    ),
+)
+
+RUNS = Table(
+    "runs",
+    "One row per flow run: what went in, where each record ended, and the validation outcome.",
+    _cols(
+        ("run_id", "VARCHAR", "akhbar run id (time-sortable)"),
+        ("flow_run_id", "VARCHAR", "Prefect flow run id"),
+        ("started_at", "TIMESTAMPTZ", ""),
+        ("ended_at", "TIMESTAMPTZ", ""),
+        ("status", "VARCHAR", "running | completed | failed | abandoned"),
+        ("inputs", "VARCHAR", "JSON list of input paths"),
+        ("records_in", "BIGINT", "records read"),
+        ("published", "BIGINT", "new articles"),
+        ("duplicates", "BIGINT", "records mapped to an existing article"),
+        ("quarantined", "BIGINT", "records quarantined"),
+        ("skipped", "BIGINT", "records already ingested by an earlier run"),
+        ("batches", "INTEGER", "batches published"),
+        ("validation_success", "BOOLEAN", "every batch passed its table-level expectations"),
+        ("data_docs", "VARCHAR", "location of this run's Data Docs"),
+        ("pipeline_version", "VARCHAR", ""),
+        ("error", "VARCHAR", "why the run failed, if it did"),
+    ),
+)
+
+SOURCE_TEMPLATES = Table(
+    "source_templates",
+    "Per-source counts of lines seen at article edges (append-only deltas; SUM to read). The cleaner "
+    "learns each outlet's template lines from them, so later runs learn from what the warehouse holds.",
+    _cols(
+        ("source", "VARCHAR", "outlet"),
+        ("line_key", "VARCHAR", "template key of the line or block (numbers masked)"),
+        ("n_articles", "BIGINT", "articles of this batch whose edges carry it"),
+        ("run_id", "VARCHAR", ""),
+    ),
+)
+
+SOURCE_TOTALS = Table(
+    "source_totals",
+    "Articles observed per source (append-only deltas), the denominator of source_templates.",
+    _cols(
+        ("source", "VARCHAR", "outlet"),
+        ("n_articles", "BIGINT", "articles of this batch"),
+        ("run_id", "VARCHAR", ""),
+    ),
+)
+
+DATA_TABLES: tuple[Table, ...] = (RAW_DOCUMENTS, ARTICLES, DUPLICATES, QUARANTINE, SOURCE_TEMPLATES, SOURCE_TOTALS)
+ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS)
+TABLES = {t.name: t for t in ALL_TABLES}
