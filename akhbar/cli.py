@@ -169,5 +169,75 @@ def sql(
         console.print(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})", style="dim")
 
 
+ner_app = typer.Typer(help="Arabic named-entity recognition: evaluate the shipped model, tag text.",
+                      no_args_is_help=True)
+app.add_typer(ner_app, name="ner")
+
+
+@ner_app.command("eval")
+def ner_eval(
+    conll: Annotated[Path, typer.Argument(help="CoNLL file: `token TAG` per line (BIO; PERS or PER, LOC, ORG; "
+                                          "MISC ignored), blank line between sentences.", exists=True,
+                                          dir_okay=False)],
+    no_doc: Annotated[bool, typer.Option("--no-doc", help="Disable document-level propagation.")] = False,
+) -> None:
+    """Tag exactly the given tokens and print precision/recall/F1 per type; the last line is micro_f1=…"""
+    from akhbar.tasks.entities.ner import evaluate_conll, format_report
+
+    try:
+        report = evaluate_conll(conll, doc_propagation=not no_doc)
+    except ValueError as exc:
+        raise _fail(f"{conll}: {exc}") from exc
+    sys.stdout.write(format_report(report).rstrip("\n") + "\n")
+
+
+@ner_app.command("tag")
+def ner_tag(
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, csv or json.")] = OutputFormat.table,
+    link: Annotated[bool, typer.Option(help="Also link each mention to an entity id.")] = True,
+) -> None:
+    """Tag Arabic text read from stdin: persons, places, organisations, with character offsets.
+
+    Example: echo "استقبل بوتين أردوغان في موسكو" | akhbar ner tag
+    """
+    from akhbar.tasks.entities.ner import ArabicNER
+
+    text = sys.stdin.read()
+    if not text.strip():
+        raise _fail("no text on standard input (try: echo 'نص' | akhbar ner tag)")
+    mentions = ArabicNER.load().extract(text)
+    rows: list[dict[str, Any]] = [
+        {"start": m.start, "end": m.end, "text": m.text, "label": m.label, "confidence": m.confidence}
+        for m in mentions
+    ]
+    if link and mentions:
+        from akhbar.tasks.entities.linking import EntityLinker
+
+        linker = EntityLinker.from_reference(get_settings().seeds_dir)
+        for row, linked in zip(rows, linker.link_document(text, mentions)):
+            row["entity_id"] = linked.entity_id
+            record = linker.record(linked.entity_id)
+            row["entity"] = (record.name_ar or record.name_en) if record else None
+    _print_rows(rows, fmt)
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
+    columns = list(rows[0]) if rows else []
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], ensure_ascii=False,
+                                    indent=2) + "\n")
+    elif fmt is OutputFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table()
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if v is None else str(_jsonable(v)) for v in row.values()))
+        console.print(table)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

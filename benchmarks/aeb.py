@@ -236,9 +236,9 @@ def arabic_pages() -> list[ArabicRow]:
             sim, rec = _similarity(body, ref)
         expected_title = title or (art.title if art else "")
         # Headline copies in trafilatura's own text, before akhbar's post-filters.
-        plain = trafilatura.bare_extraction(decode_html(raw), with_metadata=False, **TRAFILATURA_OPTIONS)
+        plain = trafilatura.bare_extraction(decode_html(raw), with_metadata=True, **TRAFILATURA_OPTIONS)
         key = _letters(expected_title)
-        before = sum(1 for ln in (plain.text if plain else "").splitlines() if key and _letters(ln) == key)
+        before = sum(1 for ln in (plain.text if plain else "").splitlines() if key and key in _letters(ln) and len(_letters(ln)) <= 1.3 * len(key))
         page_copies = _letters(re.sub(r"<[^>]+>", " ", decode_html(raw))).count(key) if key else 0
         rows.append(
             ArabicRow(

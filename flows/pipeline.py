@@ -34,6 +34,9 @@ from prefect.context import get_run_context
 from akhbar import __version__, progress
 from akhbar.config import Settings, get_settings
 from akhbar.tasks.clean import TemplateStats
+from akhbar.tasks.entities.extract import EntityBatch, entity_rows, extract_entities, merge_rows
+from akhbar.tasks.entities.linking import EntityLinker, EntityRecord
+from akhbar.tasks.entities.ner import ArabicNER
 from akhbar.tasks.dedup import PriorOutcome, quarantine_row, resolve_repeats, split_by_raw_id, split_duplicates
 from akhbar.tasks.ingest import FieldMap, IngestLimits, RawRecord, batched, count_input_files, iter_records
 from akhbar.tasks.prepare import PreparedBatch, observe_templates, prepare_records
@@ -102,6 +105,9 @@ class RunState:
     summary: RunSummary
     templates: TemplateStats
     validator: Validator | None = None
+    ner: ArabicNER | None = None
+    linker: EntityLinker | None = None
+    published_merges: set[tuple[str, str]] = field(default_factory=set)
     pipeline_version: str = __version__
     timings: Counter[str] = field(default_factory=Counter)
 
@@ -120,6 +126,29 @@ def new_run_id() -> str:
 @task(name="open validator", cache_policy=NO_CACHE)
 def open_validator(state: RunState) -> Validator:
     return Validator(state.warehouse.root, state.settings.expectations_dir)
+
+
+@task(name="load entity models", cache_policy=NO_CACHE)
+def load_entity_models(state: RunState) -> tuple[ArabicNER, EntityLinker]:
+    """The NER model and the linker: reference data plus what earlier runs discovered."""
+    ner = ArabicNER.load()
+    linker = EntityLinker.from_reference(state.settings.seeds_dir)
+    cur = state.con.execute("SELECT * FROM entities WHERE origin = 'discovered'")
+    names = [d[0] for d in cur.description]
+    linker.add_known(EntityRecord.from_row(dict(zip(names, row))) for row in cur.fetchall())
+    state.published_merges = set(state.con.execute("SELECT from_id, to_id FROM entity_merges").fetchall())
+    return ner, linker
+
+
+@task(name="extract entities", cache_policy=NO_CACHE)
+def extract_batch_entities(state: RunState, candidates: list[dict[str, Any]]) -> EntityBatch:
+    """NER, linking and quantities for the batch's candidate articles."""
+    started = time.perf_counter()
+    assert state.ner is not None and state.linker is not None
+    batch = extract_entities(candidates, state.ner, state.linker, tz=state.settings.timezone,
+                             run_id=state.summary.run_id, pipeline_version=state.pipeline_version)
+    state.timed("entities", started)
+    return batch
 
 
 @task(name="prepare batch", cache_policy=NO_CACHE)
@@ -173,7 +202,8 @@ def audit_candidates(state: RunState, prepared: PreparedBatch, batch_no: int) ->
 
 @task(name="publish batch", cache_policy=NO_CACHE)
 def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRecord],
-                  prepared: PreparedBatch, candidates: list[dict[str, Any]], batch_no: int) -> dict[str, int]:
+                  prepared: PreparedBatch, candidates: list[dict[str, Any]], entities: EntityBatch,
+                  batch_no: int) -> dict[str, int]:
     """Dedup, stage, audit and commit one batch while holding the warehouse's publish lock."""
     wh, con, run_id = state.warehouse, state.con, state.summary.run_id
     now = datetime.now(timezone.utc)
@@ -200,15 +230,17 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
                                        for s, k, n in delta.to_rows(min_articles=1)])
         batch.add("source_totals", [{"source": s, "n_articles": n, "run_id": run_id}
                                     for s, n in delta.n_articles.items()])
+        entity_ids = _add_entity_tables(state, batch, entities, articles, now)
         state.timed("dedup", started)
         with wh.staging(run_id, batch_no) as directory:
             started = time.perf_counter()
             staged = pub.stage(batch, directory, [t.name for t in DATA_TABLES])
             pub.audit(state.validator, staged, run_name=f"{run_id}-b{batch_no}",
-                      parameters=pub.suite_parameters(state.settings.min_body_chars))
+                      parameters=pub.suite_parameters(state.settings.min_body_chars), entity_ids=entity_ids)
             state.timed("audit publish", started)
             started = time.perf_counter()
             pub.commit(wh, con, staged)
+            state.published_merges.update((m["from_id"], m["to_id"]) for m in batch.rows.get("entity_merges", []))
             state.timed("publish", started)
     reasons = Counter(_reason_class(q["reason"]) for q in batch.rows.get("quarantine", []))
     return {
@@ -218,6 +250,24 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         "quarantined": batch.count("quarantine"),
         **{f"reason:{k}": v for k, v in reasons.items()},
     }
+
+
+def _add_entity_tables(state: RunState, batch: pub.BatchTables, entities: EntityBatch,
+                       articles: list[dict[str, Any]], now: datetime) -> set[str]:
+    """Mentions and quantities of the articles published in this batch, the entities they need
+    that the warehouse lacks, and merges not yet recorded. Returns every entity id that will exist."""
+    assert state.linker is not None
+    published = {a["article_id"] for a in articles}
+    mentions = [m for m in entities.mentions if m["article_id"] in published]
+    batch.add("entity_mentions", mentions)
+    batch.add("quantities", [q for q in entities.quantities if q["article_id"] in published])
+    wanted = {rec.entity_id: rec for rec in state.linker.records()}
+    existing = set(state.warehouse.known_ids(state.con, "entities", "entity_id", list(wanted)))
+    batch.add("entities", entity_rows([rec for eid, rec in wanted.items() if eid not in existing],
+                                      state.summary.run_id))
+    merges = [m for m in state.linker.merges() if (m.from_id, m.to_id) not in state.published_merges]
+    batch.add("entity_merges", merge_rows(merges, state.summary.run_id, now))
+    return existing | set(wanted)
 
 
 def _reason_class(reason: str) -> str:
@@ -322,6 +372,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> 
         _start_run(wh, con, summary, inputs)
         state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con))
         state.validator = open_validator(state)
+        state.ner, state.linker = load_entity_models(state)
         total_files = count_input_files(inputs)
         artifact_id = create_progress_artifact(progress=0.0, description="files read")
         limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)
@@ -350,6 +401,10 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> 
             _finish_run(wh, con, summary)
             create_markdown_artifact(summary.to_markdown(), key="akhbar-run-summary",
                                      description=f"akhbar run {summary.run_id}")
+        except Exception:  # noqa: BLE001 - never hide the run's own error behind a bookkeeping one
+            get_run_logger().exception("could not record the end of run %s", summary.run_id)
+            if summary.status == "completed":
+                raise
         finally:
             con.close()
             run_lock.release()
@@ -369,7 +424,8 @@ def _run_batch(state: RunState, records: list[RawRecord], batch_no: int) -> None
         return
     prepared = prepare_batch(state, fresh)
     candidates = audit_candidates(state, prepared, batch_no)
-    counts = publish_batch(state, fresh, repeats, prepared, candidates, batch_no)
+    entities = extract_batch_entities(state, candidates)
+    counts = publish_batch(state, fresh, repeats, prepared, candidates, entities, batch_no)
     s.skipped += counts.pop("skipped")
     s.published += counts.pop("published")
     s.duplicates += counts.pop("duplicates")

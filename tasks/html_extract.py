@@ -44,7 +44,7 @@ DEFAULT_MAX_HTML_BYTES = 50 * 1024 * 1024
 # Extraction options, chosen by measurement on the article-extraction benchmark
 # (see docs/extraction.md and benchmarks/aeb.py, which re-measures them).
 # favor_precision measured best with our filters (AEB F1 0.966-0.967 vs 0.964 balanced vs 0.963
-# favor_recall; differences are inside the ±0.006 bootstrap CI). Its one Arabic failure (a short
+# favor_recall; differences are inside the bootstrap CI, see docs/extraction.md). Its one Arabic failure (a short
 # JawharaFM brief replaced by the related-news list) is caught by _looks_like_link_list.
 TRAFILATURA_OPTIONS: dict[str, bool] = {
     "favor_precision": True,

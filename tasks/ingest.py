@@ -57,6 +57,7 @@ class RawRecord:
     content: bytes
     fields: Mapping[str, Any] | None = None  # the parsed JSON object, for json/jsonl
     error: str | None = None  # why it cannot be read; such records are quarantined at ingest
+    url: str | None = None  # where an HTML record was fetched from (feeds, WARC), if known
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,10 @@ def extract_fields(record: RawRecord, field_map: FieldMap) -> Fields:
         return Fields(_text(got["title"]), body, _text(got["url"]), _text(got["published"]),
                       _text(got["source"]) or record.source_name, _text(got["author"]))
     if record.format == "html":
-        page = extract_html(record.content)
+        page = extract_html(record.content, url=record.url)
         if page is None:
             raise ValueError("HTML page has no extractable article text")
-        return Fields(page.title or "", page.body, None, page.published, page.sitename or record.source_name,
+        return Fields(page.title or "", page.body, record.url, page.published, page.sitename or record.source_name,
                       page.author)
     decoded = decode_bytes(record.content)  # txt: BinaryDataError propagates with its reason
     return Fields(None, decoded.text, None, None, record.source_name, None)

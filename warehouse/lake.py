@@ -132,7 +132,7 @@ class Warehouse:
             ).fetchall()}
             for col in table.columns:
                 if col.name not in existing:
-                    con.execute(f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.sql_type}")
+                    con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {col.sql_type}')
 
     def publish(self, con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table | Path]) -> None:
         """Append to several tables in ONE transaction: all rows become visible together, or none.
@@ -142,7 +142,7 @@ class Warehouse:
         con.execute("BEGIN TRANSACTION")
         try:
             for name, data in tables.items():
-                cols = ", ".join(TABLES[name].column_names)
+                cols = TABLES[name].column_list
                 if isinstance(data, Path):
                     con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM read_parquet(?)", [str(data)])
                 elif data.num_rows:

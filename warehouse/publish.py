@@ -23,7 +23,8 @@ from akhbar.warehouse.lake import Warehouse
 from akhbar.warehouse.schema import TABLES
 
 # Which column identifies a row of each table in validation results.
-ID_COLUMNS = {"articles": "raw_id", "raw_documents": "raw_id", "duplicates": "raw_id", "quarantine": "raw_id"}
+ID_COLUMNS = {"articles": "raw_id", "raw_documents": "raw_id", "duplicates": "raw_id", "quarantine": "raw_id",
+              "entities": "entity_id", "entity_mentions": "article_id", "quantities": "article_id"}
 AUDITED_TABLES = tuple(ID_COLUMNS)
 
 
@@ -71,16 +72,26 @@ def stage(batch: BatchTables, directory: Path, tables: list[str]) -> dict[str, P
     return staged
 
 
-def audit(validator: Validator, staged: dict[str, Path], *, run_name: str,
-          parameters: dict[str, Any]) -> list[ValidationOutcome]:
-    """Validate every staged file; any failure means this batch must not be published."""
+def audit(validator: Validator, staged: dict[str, Path], *, run_name: str, parameters: dict[str, Any],
+          entity_ids: set[str] | frozenset[str] = frozenset()) -> list[ValidationOutcome]:
+    """Validate every staged file; any failure means this batch must not be published.
+
+    ``entity_ids`` are the entities that exist once this batch is published (warehouse + batch):
+    every mention must link to one of them.
+    """
     outcomes: list[ValidationOutcome] = []
+    bodies: dict[str, str] | None = None
     for name, path in staged.items():
         if name not in ID_COLUMNS:
             continue
         frame = to_frame(pq.read_table(path))
         if frame.empty:
             continue
+        if name in ("entity_mentions", "quantities"):
+            if bodies is None:
+                cols = pq.read_table(staged["articles"], columns=["article_id", "body"]).to_pydict()
+                bodies = dict(zip(cols["article_id"], cols["body"]))
+            frame = with_audit_columns(frame, bodies, entity_ids if name == "entity_mentions" else None)
         outcome = validator.validate(name, frame, id_column=ID_COLUMNS[name], run_name=run_name,
                                      parameters=parameters)
         outcomes.append(outcome)
@@ -89,6 +100,19 @@ def audit(validator: Validator, staged: dict[str, Path], *, run_name: str,
             # before, so a failure here means the batch itself is wrong.
             raise ValidationError(outcome, outcome.failures)
     return outcomes
+
+
+def with_audit_columns(frame: pd.DataFrame, bodies: dict[str, str], entity_ids: set[str] | None) -> pd.DataFrame:
+    """Columns that let GX check references: ``body_slice`` (body[start:end] of the mention's
+    article, None if that article is not in the batch) and ``entity_exists``."""
+    frame = frame.copy()
+    frame["body_slice"] = [
+        bodies[a][s:e] if a in bodies else None
+        for a, s, e in zip(frame["article_id"], frame["start"], frame["end"])
+    ]
+    if entity_ids is not None:
+        frame["entity_exists"] = frame["entity_id"].isin(entity_ids)
+    return frame
 
 
 def commit(warehouse: Warehouse, con: duckdb.DuckDBPyConnection, staged: dict[str, Path]) -> None:

@@ -19,6 +19,7 @@ _ARROW = {
     "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(),
     "TIMESTAMPTZ": _TS,
+    "VARCHAR[]": pa.list_(pa.string()),
 }
 
 
@@ -43,8 +44,13 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def column_list(self) -> str:
+        """Quoted, comma-separated column names for SQL (``start``/``end`` are keywords)."""
+        return ", ".join(f'"{c}"' for c in self.column_names)
+
     def ddl(self) -> str:
-        cols = ",\n  ".join(f"{c.name} {c.sql_type}" for c in self.columns)
+        cols = ",\n  ".join(f'"{c.name}" {c.sql_type}' for c in self.columns)
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols}\n)"
 
     def empty(self) -> pa.Table:
@@ -175,6 +181,76 @@ SOURCE_TOTALS = Table(
     ),
 )
 
-DATA_TABLES: tuple[Table, ...] = (RAW_DOCUMENTS, ARTICLES, DUPLICATES, QUARANTINE, SOURCE_TEMPLATES, SOURCE_TOTALS)
+ENTITIES = Table(
+    "entities",
+    "Every entity mentions can link to: reference data (seeds/entities.csv), countries (ISO 3166, "
+    "from CLDR), cities (GeoNames) and entities discovered in the news. Insert-only; ids are stable.",
+    _cols(
+        ("entity_id", "VARCHAR", "stable id: seed id, iso:XX, gn:<geonames id>, or ak:<hash> if discovered"),
+        ("type", "VARCHAR", "PER | LOC | ORG"),
+        ("name_ar", "VARCHAR", "canonical Arabic name"),
+        ("name_en", "VARCHAR", "canonical English name"),
+        ("wikidata_id", "VARCHAR", "Q-id where known"),
+        ("geonames_id", "BIGINT", "GeoNames id for places where known"),
+        ("iso_code", "VARCHAR", "ISO 3166-1 alpha-2 for countries"),
+        ("aliases", "VARCHAR[]", "other names and spellings, several languages"),
+        ("origin", "VARCHAR", "reference | country | city | discovered"),
+        ("run_id", "VARCHAR", "the run that added it"),
+    ),
+)
+
+ENTITY_MENTIONS = Table(
+    "entity_mentions",
+    "Each named-entity mention in a published article, linked to an entity. body[start:end] == surface.",
+    _cols(
+        ("article_id", "VARCHAR", "the article"),
+        ("entity_id", "VARCHAR", "the entity (see entities; merges in entity_merges)"),
+        ("surface", "VARCHAR", "the text as written, e.g. لروسيا"),
+        ("normalized", "VARCHAR", "the name after clitic stripping, e.g. روسيا"),
+        ("label", "VARCHAR", "PER | LOC | ORG"),
+        ("start", "INTEGER", "character offset into articles.body"),
+        ("end", "INTEGER", "end offset (exclusive)"),
+        ("sentence_index", "INTEGER", "sentence of the body it occurs in (0-based)"),
+        ("method", "VARCHAR", "how it was linked: alias | clitic | doc-variant | fuzzy | new | …"),
+        ("confidence", "DOUBLE", "0..1"),
+        ("run_id", "VARCHAR", ""),
+        ("pipeline_version", "VARCHAR", "code and model version"),
+    ),
+)
+
+QUANTITIES = Table(
+    "quantities",
+    "Dates, percentages, amounts of money and numbers mentioned in published articles.",
+    _cols(
+        ("article_id", "VARCHAR", "the article"),
+        ("label", "VARCHAR", "DATE | PERCENT | MONEY | NUMBER"),
+        ("surface", "VARCHAR", "the text as written (Arabic-Indic digits kept)"),
+        ("start", "INTEGER", "character offset into articles.body"),
+        ("end", "INTEGER", "end offset (exclusive)"),
+        ("sentence_index", "INTEGER", ""),
+        ("value", "DOUBLE", "numeric value (percent as 0–100, money in its currency)"),
+        ("unit", "VARCHAR", "ISO 4217 currency for MONEY, % for PERCENT"),
+        ("date_value", "TIMESTAMPTZ", "for DATE: start of the stated period, UTC"),
+        ("date_precision", "VARCHAR", "for DATE: datetime | day | month | year"),
+        ("run_id", "VARCHAR", ""),
+        ("pipeline_version", "VARCHAR", ""),
+    ),
+)
+
+ENTITY_MERGES = Table(
+    "entity_merges",
+    "Recorded decisions that one entity id denotes another (never a silent rewrite).",
+    _cols(
+        ("from_id", "VARCHAR", "the id that is redirected"),
+        ("to_id", "VARCHAR", "the entity it is the same as"),
+        ("reason", "VARCHAR", "alias | fuzzy | …"),
+        ("evidence", "VARCHAR", "why, in words"),
+        ("run_id", "VARCHAR", ""),
+        ("merged_at", "TIMESTAMPTZ", ""),
+    ),
+)
+
+DATA_TABLES: tuple[Table, ...] = (RAW_DOCUMENTS, ARTICLES, DUPLICATES, QUARANTINE, SOURCE_TEMPLATES, SOURCE_TOTALS,
+                                  ENTITIES, ENTITY_MENTIONS, QUANTITIES, ENTITY_MERGES)
 ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS)
 TABLES = {t.name: t for t in ALL_TABLES}

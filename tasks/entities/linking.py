@@ -484,6 +484,19 @@ class EntityLinker:
             return k in self._alias
         return bool(self._candidates(k, label))
 
+    def known_label(self, text: str) -> str | None:
+        """The type of the best-known entity named exactly ``text`` (None if unknown).
+
+        Used to find mentions by gazetteer alone in languages the NER does not cover.
+        """
+        slot = self._alias.get(mkey(text))
+        if not slot:
+            return None
+        prio, eid = min((p, e) for e, p in slot.items())
+        if prio >= _PRIORITY["discovered"]:
+            return None  # only reference names: a discovered Arabic guess is no evidence here
+        return self._type(self._find(eid))
+
     def _choose(self, cands: list[tuple[int, str]], ctx: frozenset[str]) -> tuple[str, bool]:
         """Pick one candidate: priority, then document context (a city in a country mentioned in
         the same article), then country over city, then population. Returns (id, ambiguous)."""

@@ -65,6 +65,23 @@ def test_seed_run_publishes_one_clean_article(prefect_harness, tmp_path: Path, s
     assert language == "ar"
     assert Path(summary["data_docs"]).exists()
 
+    # Entities: linked to reference data, both spellings of Shoigu are one entity, clitics stripped.
+    rows = _q(wh, "select e.entity_id, e.type, m.surface, m.start, m.\"end\" from entity_mentions m "
+                  "join entities e using (entity_id)")
+    assert all(body[start:end] == surface for _, _, surface, start, end in rows)
+    by_entity: dict[str, set[str]] = {}
+    for entity_id, _, surface, _, _ in rows:
+        by_entity.setdefault(entity_id, set()).add(surface)
+    assert {"شويغو", "سيرجي شويغ"} <= by_entity["per:sergei-shoigu"]
+    assert "لروسيا" in by_entity["iso:RU"] and "روسيا" in by_entity["iso:RU"]
+    assert "الدبيبة" in by_entity["per:abdul-hamid-dbeibah"]
+    for expected in ("iso:LY", "iso:TR", "iso:GB", "org:nato", "org:un-security-council", "per:khalifa-haftar",
+                     "per:mohamed-menfi", "per:sergei-lavrov", "per:recep-tayyip-erdogan"):
+        assert expected in by_entity, expected
+    labels = {label for (label,) in _q(wh, "select label from quantities")}
+    assert {"DATE", "PERCENT"} <= labels
+    assert _q(wh, "select count(*) from quantities where label = 'NUMBER' and surface = '2019'") == [(0,)]
+
 
 def test_every_record_ends_in_exactly_one_place_and_rerun_adds_nothing(prefect_harness, tmp_path: Path,
                                                                       inputs: Path) -> None:

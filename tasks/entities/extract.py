@@ -1,0 +1,119 @@
+"""Entity stage: named entities (NER + linking) and quantities (dates, percents, money, numbers).
+
+One call per batch: the NER tags every Arabic article of the batch in one pass (its per-word-type
+cache is shared across the batch), the linker resolves each article's mentions as one document
+(so «الدبيبة» resolves to «عبد الحميد الدبيبة» of the same article), and quantities are found by
+rules. Offsets always point into the published ``body``: ``body[start:end] == surface``.
+
+Non-Arabic articles get gazetteer-only place/country mentions for now (see docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from akhbar.tasks.dates import find_date_mentions
+from akhbar.tasks.entities.linking import EntityLinker, EntityMerge, EntityRecord
+from akhbar.tasks.entities.ner import ArabicNER, Mention
+from akhbar.tasks.entities.numbers import find_numeric_mentions
+from akhbar.tasks.segment import segment
+
+
+@dataclass
+class EntityBatch:
+    mentions: list[dict[str, Any]] = field(default_factory=list)
+    quantities: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _sentence_index(starts: list[int], offset: int) -> int:
+    return max(0, bisect.bisect_right(starts, offset) - 1)
+
+
+def quantities_of(article_id: str, body: str, starts: list[int], tz: str) -> list[dict[str, Any]]:
+    """Date, percent, money and number mentions of one body (dates first: «2019» in a date is no NUMBER)."""
+    rows: list[dict[str, Any]] = []
+    dates = find_date_mentions(body, tz=tz)
+    for d in dates:
+        parsed = d.parsed
+        rows.append({"article_id": article_id, "label": "DATE", "surface": d.text, "start": d.start, "end": d.end,
+                     "sentence_index": _sentence_index(starts, d.start), "value": None, "unit": None,
+                     "date_value": parsed.value_utc if parsed else None,
+                     "date_precision": parsed.precision if parsed else None})
+    for n in find_numeric_mentions(body, exclude=[(d.start, d.end) for d in dates]):
+        rows.append({"article_id": article_id, "label": n.label, "surface": n.text, "start": n.start, "end": n.end,
+                     "sentence_index": _sentence_index(starts, n.start), "value": n.value, "unit": n.unit,
+                     "date_value": None, "date_precision": None})
+    return rows
+
+
+def extract_entities(articles: Sequence[dict[str, Any]], ner: ArabicNER, linker: EntityLinker, *,
+                     tz: str, run_id: str, pipeline_version: str) -> EntityBatch:
+    """Entity mentions and quantities for a batch of article rows (``article_id``, ``body``, ``language``)."""
+    out = EntityBatch()
+    sentences = [segment(a["body"]) for a in articles]
+    spans = [[(s.start, s.end) for s in sents] for sents in sentences]
+    arabic = [i for i, a in enumerate(articles) if a.get("language") == "ar"]
+    found: dict[int, list[Mention]] = {}
+    if arabic:
+        tagged = ner.extract_many([articles[i]["body"] for i in arabic], [spans[i] for i in arabic])
+        found = dict(zip(arabic, tagged))
+    for i, article in enumerate(articles):
+        body, article_id = article["body"], article["article_id"]
+        starts = [s.start for s in sentences[i]]
+        mentions = found.get(i) or gazetteer_mentions(linker, body)
+        for m in linker.link_document(body, mentions):
+            out.mentions.append({
+                "article_id": article_id, "entity_id": m.entity_id, "surface": m.surface,
+                "normalized": m.normalized, "label": m.label, "start": m.start, "end": m.end,
+                "sentence_index": _sentence_index(starts, m.start), "method": m.method,
+                "confidence": float(m.confidence), "run_id": run_id, "pipeline_version": pipeline_version,
+            })
+        for row in quantities_of(article_id, body, starts, tz):
+            row.update(run_id=run_id, pipeline_version=pipeline_version)
+            out.quantities.append(row)
+    return out
+
+
+def gazetteer_mentions(linker: EntityLinker, body: str) -> list[Mention]:
+    """Known names (countries, cities, reference entities) in a text the NER cannot read.
+
+    Capitalized word runs of up to four words that the linker knows, longest first; this gives
+    English/French articles their places and countries until a model for them is configured.
+    """
+    import re
+
+    out: list[Mention] = []
+    taken: list[tuple[int, int]] = []
+    for match in re.finditer(r"\b[A-Z][\w'’.-]*(?:\s+(?:of\s+|the\s+|de\s+|al-)?[A-Z][\w'’.-]*){0,3}", body):
+        words = list(re.finditer(r"\S+", match.group(0)))
+        for n in range(len(words), 0, -1):
+            for k in range(0, len(words) - n + 1):
+                start = match.start() + words[k].start()
+                end = match.start() + words[k + n - 1].end()
+                while end > start and body[end - 1] in ".,;:'’":
+                    end -= 1
+                text = body[start:end]
+                if any(s < end and start < e for s, e in taken):
+                    continue
+                label = linker.known_label(text)
+                if label:
+                    out.append(Mention(start, end, text, label, 0.8, "gazetteer"))
+                    taken.append((start, end))
+    return sorted(out, key=lambda m: m.start)
+
+
+def entity_rows(records: Sequence[EntityRecord], run_id: str) -> list[dict[str, Any]]:
+    rows = []
+    for rec in records:
+        row = rec.to_row()
+        row["run_id"] = run_id
+        rows.append(row)
+    return rows
+
+
+def merge_rows(merges: Sequence[EntityMerge], run_id: str, now: Any) -> list[dict[str, Any]]:
+    return [{"from_id": m.from_id, "to_id": m.to_id, "reason": m.reason, "evidence": m.evidence,
+             "run_id": run_id, "merged_at": now} for m in merges]

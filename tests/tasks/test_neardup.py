@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import numpy as np
+
+from akhbar.tasks.neardup import (
+    NearDupIndex,
+    jaccard,
+    optimal_bands,
+    shingles,
+    signature_bytes,
+    signature_from_bytes,
+)
+from akhbar.tasks.normalize import matching_key
+
+BASE = (
+    "قال وزير الدفاع إن بلاده تأمل في تعميق العلاقات العسكرية مع ليبيا خلال الفترة المقبلة "
+    "وأضاف أن التعاون سيشمل التدريب والتسليح والصيانة وتبادل الخبرات بين البلدين في مجالات عدة "
+    "وأكد أن الزيارة هي الخطوة الأولى في الحفاظ على تعاون شامل بين وزارتي الدفاع"
+)
+VARIANT = BASE.replace("خلال الفترة المقبلة", "في الفترة القادمة") + " كما قال"
+OTHER = "ارتفعت درجات الحرارة في الرياض اليوم إلى مستويات قياسية وسط تحذيرات من الدفاع المدني للمواطنين"
+
+
+def _key(text: str) -> str:
+    return matching_key(text)
+
+
+def test_near_duplicates_cluster_and_singletons_keep_their_own_id() -> None:
+    index = NearDupIndex(threshold=0.7)
+    result = index.assign([("a", _key(BASE)), ("b", _key(VARIANT)), ("c", _key(OTHER)), ("e", "")])
+    assert result["a"].cluster_id == "a" and result["a"].nearest_article_id is None
+    assert result["b"].cluster_id == "a" and result["b"].nearest_article_id == "a"
+    expected = jaccard(shingles(_key(BASE)), shingles(_key(VARIANT)))
+    assert abs(result["b"].similarity - expected) < 1e-3  # verified similarity, not the estimate
+    assert result["c"].cluster_id == "c"
+    assert result["e"].cluster_id == "e"  # empty texts never cluster
+
+
+def test_threshold_is_respected() -> None:
+    sim = jaccard(shingles(_key(BASE)), shingles(_key(VARIANT)))
+    strict = NearDupIndex(threshold=min(0.99, sim + 0.05))
+    result = strict.assign([("a", _key(BASE)), ("b", _key(VARIANT))])
+    assert result["b"].cluster_id == "b"
+
+
+def test_incremental_run_joins_clusters_stored_by_an_earlier_run() -> None:
+    first = NearDupIndex(threshold=0.7)
+    first.assign([("a", _key(BASE)), ("c", _key(OTHER))])
+    stored = {aid: signature_bytes(first.signature_of_article(aid)) for aid in ("a", "c")}
+    keys = {"a": _key(BASE), "c": _key(OTHER)}
+
+    second = NearDupIndex(threshold=0.7)  # a new process: only what the warehouse holds
+    for aid, blob in stored.items():
+        second.add_existing(aid, aid, blob)
+    result = second.assign([("b", _key(VARIANT))], get_key=keys.__getitem__)
+    assert result["b"].cluster_id == "a" and result["b"].nearest_article_id == "a"
+
+    without_keys = NearDupIndex(threshold=0.7)
+    for aid, blob in stored.items():
+        without_keys.add_existing(aid, aid, blob)
+    assert without_keys.assign([("b", _key(VARIANT))])["b"].cluster_id == "a"  # MinHash estimate
+
+
+def test_signature_bytes_round_trip_and_stability() -> None:
+    index = NearDupIndex()
+    sig = index.signature(_key(BASE))
+    assert sig.dtype == np.uint32 and sig.shape == (128,)
+    assert np.array_equal(signature_from_bytes(signature_bytes(sig)), sig)
+    assert np.array_equal(NearDupIndex().signature(_key(BASE)), sig)  # same seed, same signature
+
+
+def test_band_choice_favours_recall() -> None:
+    bands, rows = optimal_bands(0.8, 128)
+    assert bands * rows == 128
+    assert 1 - (1 - 0.8**rows) ** bands > 0.9
