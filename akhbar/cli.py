@@ -57,7 +57,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def run(
     inputs: Annotated[
         list[Path] | None,
-        typer.Argument(help="Files, directories (read recursively) or .zip archives. Default: the seeds/ articles."),
+        typer.Argument(help="Files, directories (read recursively), .zip archives, RSS/Atom feeds (files or "
+                       "http(s) URLs) and WARC files. Default: the seeds/ articles."),
     ] = None,
     warehouse: WarehouseOpt = None,
     field_map: Annotated[
@@ -75,7 +76,7 @@ def run(
     """
     settings = get_settings(warehouse=warehouse, batch_size=batch_size)
     paths = [str(p) for p in (inputs or [settings.seeds_dir / "articles"])]
-    missing = [p for p in paths if not Path(p).exists()]
+    missing = [p for p in paths if not p.lower().startswith(("http://", "https://")) and not Path(p).exists()]
     if missing:
         raise _fail(f"input not found: {', '.join(missing)}")
     if not verbose:
@@ -237,6 +238,11 @@ def _print_rows(rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
         for row in rows:
             table.add_row(*("" if v is None else str(_jsonable(v)) for v in row.values()))
         console.print(table)
+
+
+from akhbar.cli_query import register as _register_query  # noqa: E402 - search and chart commands
+
+_register_query(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

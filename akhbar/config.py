@@ -64,6 +64,17 @@ class Settings(BaseSettings):
         description="Time zone assumed for dates that carry none (most Arabic outlets publish "
         "local time).",
     )
+    near_duplicate_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Jaccard similarity (3-word shingles of the matching key) from which two articles "
+        "are near-duplicates and share a cluster_id.",
+    )
+    search_index: bool = Field(
+        default=True,
+        description="Refresh the Arabic full-text search index (<warehouse>/search.duckdb) after each run.",
+    )
     build_data_docs: bool = Field(default=True, description="Build GX Data Docs after each run.")
 
 

@@ -32,13 +32,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
 from akhbar import __version__, progress
+from akhbar.faults import fault_point
 from akhbar.config import Settings, get_settings
 from akhbar.tasks.clean import TemplateStats
 from akhbar.tasks.entities.extract import EntityBatch, entity_rows, extract_entities, merge_rows
 from akhbar.tasks.entities.linking import EntityLinker, EntityRecord
 from akhbar.tasks.entities.ner import ArabicNER
+from akhbar.tasks.neardup import NearDupIndex, signature_bytes
 from akhbar.tasks.dedup import PriorOutcome, quarantine_row, resolve_repeats, split_by_raw_id, split_duplicates
-from akhbar.tasks.ingest import FieldMap, IngestLimits, RawRecord, batched, count_input_files, iter_records
+from akhbar.tasks.ingest import FieldMap, IngestLimits, RawRecord, batched, count_input_files
+from akhbar.tasks.sources import records_for_source
 from akhbar.tasks.prepare import PreparedBatch, observe_templates, prepare_records
 from akhbar.tasks.validate import ValidationError, Validator
 from akhbar.warehouse import publish as pub
@@ -105,6 +108,7 @@ class RunState:
     summary: RunSummary
     templates: TemplateStats
     validator: Validator | None = None
+    neardup: NearDupIndex | None = None
     ner: ArabicNER | None = None
     linker: EntityLinker | None = None
     published_merges: set[tuple[str, str]] = field(default_factory=set)
@@ -149,6 +153,14 @@ def extract_batch_entities(state: RunState, candidates: list[dict[str, Any]]) ->
                              run_id=state.summary.run_id, pipeline_version=state.pipeline_version)
     state.timed("entities", started)
     return batch
+
+
+@task(name="refresh search index", cache_policy=NO_CACHE, retries=1)
+def refresh_search(state: RunState) -> dict[str, Any]:
+    """Bring the derived full-text index up to date with what this run published."""
+    from akhbar.warehouse.search import refresh_search_index
+
+    return refresh_search_index(state.warehouse)
 
 
 @task(name="prepare batch", cache_policy=NO_CACHE)
@@ -209,13 +221,19 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
     now = datetime.now(timezone.utc)
     with wh.publish_lock(state.settings.publish_lock_timeout_s):
         started = time.perf_counter()
-        # Another run may have published some of these records since we checked: skip them now.
-        known = wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in records], extra="run_id")
-        raced = {rid for rid, (rrun,) in known.items() if rrun != run_id}
+        # A concurrent run may have published some of these bytes since we looked: the same
+        # occurrence is then skipped, the same bytes elsewhere become a repeat of its outcome.
+        raced = set(wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in records]))
+        raced_skipped = 0
+        if raced:
+            seen = wh.known_occurrences(con, [(r.raw_id, r.location) for r in records if r.raw_id in raced])
+            raced_skipped = sum(1 for r in records if (r.raw_id, r.location) in seen)
+            repeats = repeats + [r for r in records if r.raw_id in raced and (r.raw_id, r.location) not in seen]
         records = [r for r in records if r.raw_id not in raced]
         candidates = [c for c in candidates if c["raw_id"] not in raced]
         published = set(wh.known_ids(con, "articles", "article_id", [c["article_id"] for c in candidates]))
         articles, duplicates = split_duplicates(candidates, published, run_id=run_id, now=now)
+        signatures = _assign_clusters(state, articles)
         quarantine = [quarantine_row(q.raw_id, q.location, q.source_name, q.stage, q.reason, q.expectation, run_id, now)
                       for q in prepared.quarantined if q.raw_id not in raced]
         prior = _prior_outcomes(state, articles, duplicates, quarantine, repeats)
@@ -223,6 +241,7 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         batch = pub.BatchTables()
         batch.add("raw_documents", [_raw_row(r, run_id, now) for r in records])
         batch.add("articles", articles)
+        batch.add("article_signatures", signatures)
         batch.add("duplicates", duplicates + rep_dups)
         batch.add("quarantine", quarantine + rep_quar)
         delta = prepared.templates_seen or TemplateStats()
@@ -235,16 +254,19 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         with wh.staging(run_id, batch_no) as directory:
             started = time.perf_counter()
             staged = pub.stage(batch, directory, [t.name for t in DATA_TABLES])
+            fault_point("after-stage")
             pub.audit(state.validator, staged, run_name=f"{run_id}-b{batch_no}",
                       parameters=pub.suite_parameters(state.settings.min_body_chars), entity_ids=entity_ids)
             state.timed("audit publish", started)
+            fault_point("after-audit")
             started = time.perf_counter()
             pub.commit(wh, con, staged)
+            fault_point("after-commit")
             state.published_merges.update((m["from_id"], m["to_id"]) for m in batch.rows.get("entity_merges", []))
             state.timed("publish", started)
     reasons = Counter(_reason_class(q["reason"]) for q in batch.rows.get("quarantine", []))
     return {
-        "skipped": len(raced),
+        "skipped": raced_skipped,
         "published": batch.count("articles"),
         "duplicates": batch.count("duplicates"),
         "quarantined": batch.count("quarantine"),
@@ -252,15 +274,42 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
     }
 
 
+def _assign_clusters(state: RunState, articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Near-duplicate clusters for new articles (in place); returns their signature rows."""
+    assert state.neardup is not None
+    wh, con = state.warehouse, state.con
+
+    def stored_key(article_id: str) -> str:
+        row = con.execute("SELECT match_key FROM articles WHERE article_id = ?", [article_id]).fetchone()
+        return row[0] if row else ""
+
+    assigned = state.neardup.assign([(a["article_id"], a["match_key"]) for a in articles], get_key=stored_key)
+    rows = []
+    for article in articles:
+        cluster = assigned[article["article_id"]]
+        article["cluster_id"], article["cluster_similarity"] = cluster.cluster_id, cluster.similarity
+        rows.append({"article_id": article["article_id"], "run_id": state.summary.run_id,
+                     "signature": signature_bytes(state.neardup.signature_of_article(article["article_id"]))})
+    return rows
+
+
+def _load_neardup(con: duckdb.DuckDBPyConnection, threshold: float) -> NearDupIndex:
+    index = NearDupIndex(threshold=threshold)
+    for article_id, cluster_id, signature in con.execute(
+        "SELECT s.article_id, a.cluster_id, s.signature FROM article_signatures s JOIN articles a USING (article_id)"
+    ).fetchall():
+        index.add_existing(article_id, cluster_id or article_id, signature)
+    return index
+
+
 def _add_entity_tables(state: RunState, batch: pub.BatchTables, entities: EntityBatch,
                        articles: list[dict[str, Any]], now: datetime) -> set[str]:
     """Mentions and quantities of the articles published in this batch, the entities they need
     that the warehouse lacks, and merges not yet recorded. Returns every entity id that will exist."""
     assert state.linker is not None
-    published = {a["article_id"] for a in articles}
-    mentions = [m for m in entities.mentions if m["article_id"] in published]
+    mentions, quantities = entities.for_raw_ids({a["raw_id"] for a in articles})
     batch.add("entity_mentions", mentions)
-    batch.add("quantities", [q for q in entities.quantities if q["article_id"] in published])
+    batch.add("quantities", quantities)
     wanted = {rec.entity_id: rec for rec in state.linker.records()}
     existing = set(state.warehouse.known_ids(state.con, "entities", "entity_id", list(wanted)))
     batch.add("entities", entity_rows([rec for eid, rec in wanted.items() if eid not in existing],
@@ -320,7 +369,11 @@ def _start_run(wh: Warehouse, con: duckdb.DuckDBPyConnection, summary: RunSummar
             if not wh.is_alive(run_id):
                 con.execute("UPDATE runs SET status = 'abandoned', error = 'process died before the run ended' "
                             "WHERE run_id = ?", [run_id])
-        wh.clear_dead_staging()
+        removed = wh.clear_dead_staging()
+        orphans = wh.delete_orphaned_files(con)
+        if removed or orphans:
+            get_run_logger().warning("cleaned up after a dead run: %d staging dir(s), %d orphaned data file(s)",
+                                     removed, orphans)
         try:
             flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001 - outside a flow run
@@ -371,18 +424,25 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> 
     try:
         _start_run(wh, con, summary, inputs)
         state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con))
+        state.neardup = _load_neardup(con, settings.near_duplicate_threshold)
         state.validator = open_validator(state)
         state.ner, state.linker = load_entity_models(state)
         total_files = count_input_files(inputs)
         artifact_id = create_progress_artifact(progress=0.0, description="files read")
         limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)
-        stream = _progress(iter_records(inputs, limits), state, artifact_id, total_files)
+        state_dir = wh.root / "source_state"
+        records = (r for source in inputs for r in records_for_source(source, limits, state_dir=state_dir))
+        stream = _progress(records, state, artifact_id, total_files)
         for batch_no, records in enumerate(batched(stream, settings.batch_size), start=1):
             _run_batch(state, records, batch_no)
             logger.info("batch %d: %d records in, %d published, %d duplicates, %d quarantined, %d skipped so far",
                         batch_no, summary.records_in, summary.published, summary.duplicates,
                         summary.quarantined, summary.skipped)
         update_progress_artifact(artifact_id, progress=100.0)
+        if settings.search_index and summary.published:
+            started = time.perf_counter()
+            refresh_search(state)
+            state.timed("search index", started)
         if settings.build_data_docs:
             started = time.perf_counter()
             summary.data_docs = state.validator.build_docs()
@@ -416,8 +476,10 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> 
 def _run_batch(state: RunState, records: list[RawRecord], batch_no: int) -> None:
     s = state.summary
     started = time.perf_counter()
-    known = state.warehouse.known_ids(state.con, "raw_documents", "raw_id", [r.raw_id for r in records], extra="run_id")
-    fresh, repeats, skipped = split_by_raw_id(records, {k: v[0] for k, v in known.items()}, s.run_id)
+    wh, con = state.warehouse, state.con
+    ingested = wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in records])
+    occurrences = wh.known_occurrences(con, [(r.raw_id, r.location) for r in records if r.raw_id in ingested])
+    fresh, repeats, skipped = split_by_raw_id(records, ingested, occurrences)
     s.skipped += skipped
     state.timed("skip known", started)
     if not fresh and not repeats:
@@ -425,6 +487,7 @@ def _run_batch(state: RunState, records: list[RawRecord], batch_no: int) -> None
     prepared = prepare_batch(state, fresh)
     candidates = audit_candidates(state, prepared, batch_no)
     entities = extract_batch_entities(state, candidates)
+    fault_point("after-read")
     counts = publish_batch(state, fresh, repeats, prepared, candidates, entities, batch_no)
     s.skipped += counts.pop("skipped")
     s.published += counts.pop("published")
@@ -436,10 +499,15 @@ def _run_batch(state: RunState, records: list[RawRecord], batch_no: int) -> None
     s.batches += 1
 
 
+def _source(source: str) -> str:
+    """URLs as given; paths made absolute so a record's location is the same whatever the cwd."""
+    return source if source.lower().startswith(("http://", "https://")) else str(Path(source).absolute())
+
+
 @flow(name="akhbar-ingest", flow_run_name="ingest {inputs}", log_prints=True)
 def ingest_flow(inputs: list[str], warehouse: str | None = None, field_map: list[str] | None = None,
                 batch_size: int | None = None) -> dict[str, Any]:
     """Ingest articles from files, directories or zips into the warehouse; returns the run summary."""
     settings = get_settings(warehouse=warehouse, batch_size=batch_size)
-    summary = run_pipeline([str(Path(p)) for p in inputs], settings, FieldMap.parse(field_map or []))
+    summary = run_pipeline([_source(p) for p in inputs], settings, FieldMap.parse(field_map or []))
     return asdict(summary)

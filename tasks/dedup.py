@@ -2,18 +2,18 @@
 
 Two kinds of "seen before" need different answers:
 
-* the same **bytes** from an earlier run are *skipped*: a re-run over the same inputs must add
-  nothing and count nothing twice;
-* the same bytes again within one run, or the same **cleaned text** from another file or outlet,
+* the same **occurrence** (the same bytes at the same location) is *skipped*: a re-run over the
+  same inputs must add nothing and count nothing twice;
+* the same bytes at another location, or the same **cleaned text** from another file or outlet,
   is a *duplicate*: one ``duplicates`` row pointing to the article it repeats, so every input
-  record still ends in exactly one place.
+  record still ends in exactly one place — whether or not the run was interrupted in between.
 
 Near-duplicates (syndicated copies with small edits) are clustered separately, not merged here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,23 +31,22 @@ class PriorOutcome:
 
 
 def split_by_raw_id(
-    records: Sequence[RawRecord], ingested_runs: Mapping[str, str], run_id: str
+    records: Sequence[RawRecord], ingested: Collection[str], seen_occurrences: Collection[tuple[str, str]]
 ) -> tuple[list[RawRecord], list[RawRecord], int]:
-    """Split a batch into (records to process, repeats within this run, count skipped).
+    """Split a batch into (records to process, repeats of known bytes, count skipped).
 
-    ``ingested_runs`` maps raw ids already in the warehouse to the run that ingested them. A record
-    from an earlier run is skipped; one ingested earlier in this run, or repeated inside the batch,
-    is a repeat whose outcome follows its first occurrence.
+    An *occurrence* is a record's bytes at a location. An occurrence the warehouse already holds
+    (a re-run over the same input) is skipped. Bytes the warehouse holds, or that came earlier in
+    this batch, seen at a new location are a repeat: its outcome follows the first occurrence.
     """
     fresh: list[RawRecord] = []
     repeats: list[RawRecord] = []
     skipped = 0
     seen: set[str] = set()
     for record in records:
-        earlier_run = ingested_runs.get(record.raw_id)
-        if earlier_run is not None and earlier_run != run_id:
+        if (record.raw_id, record.location) in seen_occurrences:
             skipped += 1
-        elif earlier_run == run_id or record.raw_id in seen:
+        elif record.raw_id in ingested or record.raw_id in seen:
             repeats.append(record)
         else:
             seen.add(record.raw_id)

@@ -354,6 +354,9 @@ def count_input_files(inputs: list[str]) -> int:
     """Files (and zip members) to read: the denominator of the progress shown in the UI and CLI."""
     total = 0
     for raw in inputs:
+        if raw.lower().startswith(("http://", "https://")):
+            total += 1
+            continue
         path = Path(raw)
         files = directory_files(path) if path.is_dir() else [path]
         for f in files:

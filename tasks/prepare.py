@@ -165,6 +165,8 @@ def prepare_records(
             "language_confidence": float(lang_conf),
             "match_key": f"{title_key}\n{body_key}",
             "removed_lines": len(cleaned.removed),
+            "cluster_id": None,  # assigned at publish, against everything published before
+            "cluster_similarity": None,
             "location": record.location,
             "input_format": record.format,
             "ingested_at": now,

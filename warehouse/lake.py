@@ -139,9 +139,13 @@ class Warehouse:
 
         Values are Arrow tables or paths of staged Parquet files. Columns are matched by name.
         """
+        from akhbar.faults import fault_point
+
         con.execute("BEGIN TRANSACTION")
         try:
-            for name, data in tables.items():
+            for i, (name, data) in enumerate(tables.items()):
+                if i == 2:
+                    fault_point("mid-commit")
                 cols = TABLES[name].column_list
                 if isinstance(data, Path):
                     con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM read_parquet(?)", [str(data)])
@@ -173,6 +177,23 @@ class Warehouse:
             con.unregister("_probe")
         return {r[0]: tuple(r[1:]) for r in rows}
 
+    def known_occurrences(self, con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (raw_id, location) occurrences already have an outcome (article, duplicate, quarantine)."""
+        if not pairs:
+            return set()
+        probe = pa.table({"raw_id": [p[0] for p in pairs], "location": [p[1] for p in pairs]})
+        con.register("_occ", probe)
+        try:
+            rows = con.execute(
+                "SELECT o.raw_id, o.location FROM _occ o WHERE EXISTS (SELECT 1 FROM ("
+                "SELECT raw_id, location FROM articles UNION ALL SELECT raw_id, location FROM duplicates "
+                "UNION ALL SELECT raw_id, location FROM quarantine) t "
+                "WHERE t.raw_id = o.raw_id AND t.location = o.location)"
+            ).fetchall()
+        finally:
+            con.unregister("_occ")
+        return {(r[0], r[1]) for r in rows}
+
     @contextmanager
     def staging(self, run_id: str, batch_no: int) -> Iterator[Path]:
         """A private directory for one batch's staged files; removed once the batch is done."""
@@ -182,6 +203,14 @@ class Warehouse:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+    def delete_orphaned_files(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Delete data files no snapshot references (written by a writer killed before its commit).
+
+        Call with the publish lock held: only a writer holding it can have files in flight.
+        """
+        rows = con.execute(f"SELECT * FROM ducklake_delete_orphaned_files('{CATALOG_NAME}', cleanup_all => true)").fetchall()
+        return len(rows)
 
     def clear_dead_staging(self) -> int:
         """Remove staged files of runs that died (never visible to readers). Returns dirs removed."""

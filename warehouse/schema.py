@@ -98,6 +98,8 @@ ARTICLES = Table(
         ("language_confidence", "DOUBLE", "0..1"),
         ("match_key", "VARCHAR", "matching key of title and body: dedup, search, linking"),
         ("removed_lines", "INTEGER", "lines the cleaner removed (boilerplate, repeated headline)"),
+        ("cluster_id", "VARCHAR", "near-duplicate cluster (MinHash/LSH, verified Jaccard): the founding article's id"),
+        ("cluster_similarity", "DOUBLE", "verified similarity to the nearest earlier member (1.0 for a founder)"),
         ("location", "VARCHAR", "where the raw record was read"),
         ("input_format", "VARCHAR", "txt | json | jsonl | html"),
         ("ingested_at", "TIMESTAMPTZ", "when it was published"),
@@ -181,6 +183,16 @@ SOURCE_TOTALS = Table(
     ),
 )
 
+ARTICLE_SIGNATURES = Table(
+    "article_signatures",
+    "MinHash signature of each article, so near-duplicate clustering continues across runs.",
+    _cols(
+        ("article_id", "VARCHAR", "the article"),
+        ("signature", "BLOB", "MinHash signature (uint64 per permutation)"),
+        ("run_id", "VARCHAR", ""),
+    ),
+)
+
 ENTITIES = Table(
     "entities",
     "Every entity mentions can link to: reference data (seeds/entities.csv), countries (ISO 3166, "
@@ -251,6 +263,6 @@ ENTITY_MERGES = Table(
 )
 
 DATA_TABLES: tuple[Table, ...] = (RAW_DOCUMENTS, ARTICLES, DUPLICATES, QUARANTINE, SOURCE_TEMPLATES, SOURCE_TOTALS,
-                                  ENTITIES, ENTITY_MENTIONS, QUANTITIES, ENTITY_MERGES)
+                                  ARTICLE_SIGNATURES, ENTITIES, ENTITY_MENTIONS, QUANTITIES, ENTITY_MERGES)
 ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS)
 TABLES = {t.name: t for t in ALL_TABLES}

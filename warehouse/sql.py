@@ -50,7 +50,11 @@ def check_read_only(sql: str) -> None:
 def read_only_connection(warehouse: Warehouse, memory_limit: str | None = None,
                          threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """A connection that can read the warehouse tables and nothing else."""
+    from akhbar.warehouse.search import attach_search
+    from akhbar.warehouse.views import create_views
+
     con = warehouse.connect(read_only=True)
+    attach_search(con, warehouse)  # before the lock: it loads the fts extension and attaches a file
     con.execute("SET allowed_directories = ?", [[f"{warehouse.data_path}/"]])
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -58,6 +62,7 @@ def read_only_connection(warehouse: Warehouse, memory_limit: str | None = None,
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
+    create_views(con)
     return con
 
 

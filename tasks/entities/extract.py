@@ -24,8 +24,17 @@ from akhbar.tasks.segment import segment
 
 @dataclass
 class EntityBatch:
-    mentions: list[dict[str, Any]] = field(default_factory=list)
-    quantities: list[dict[str, Any]] = field(default_factory=list)
+    """Rows per candidate, keyed by the candidate's ``raw_id``: two candidates can share an
+    ``article_id`` (the same story) while their bodies, and so their offsets, differ."""
+
+    mentions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    quantities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def for_raw_ids(self, raw_ids: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Mention and quantity rows of the candidates that are published."""
+        mentions = [row for rid in raw_ids for row in self.mentions.get(rid, [])]
+        quantities = [row for rid in raw_ids for row in self.quantities.get(rid, [])]
+        return mentions, quantities
 
 
 def _sentence_index(starts: list[int], offset: int) -> int:
@@ -64,16 +73,18 @@ def extract_entities(articles: Sequence[dict[str, Any]], ner: ArabicNER, linker:
         body, article_id = article["body"], article["article_id"]
         starts = [s.start for s in sentences[i]]
         mentions = found.get(i) or gazetteer_mentions(linker, body)
+        rows = out.mentions.setdefault(article["raw_id"], [])
         for m in linker.link_document(body, mentions):
-            out.mentions.append({
+            rows.append({
                 "article_id": article_id, "entity_id": m.entity_id, "surface": m.surface,
                 "normalized": m.normalized, "label": m.label, "start": m.start, "end": m.end,
                 "sentence_index": _sentence_index(starts, m.start), "method": m.method,
                 "confidence": float(m.confidence), "run_id": run_id, "pipeline_version": pipeline_version,
             })
+        quantities = out.quantities.setdefault(article["raw_id"], [])
         for row in quantities_of(article_id, body, starts, tz):
             row.update(run_id=run_id, pipeline_version=pipeline_version)
-            out.quantities.append(row)
+            quantities.append(row)
     return out
 
 

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
-from .ner_features import BOS, EOS, normalize, split_clitics, tokenize, unprefixed_offset_attributes
+from .ner_features import (BOS, EOS, doc_attribute_names, doc_feature_values, doc_slot_sizes, lexicon_codes, normalize,
+                           split_clitics, tokenize, type_attributes, unprefixed_offset_attributes)
 
 __all__ = [
     "Mention",
@@ -53,48 +55,112 @@ class Mention:
 
 
 class _TypeScorer:
-    """Per-word-type state score vectors for each offset, computed lazily (in batches) and cached."""
+    """Per-word-type state score vectors for each offset, computed lazily (in batches) and cached.
+
+    Several models (first pass, second pass) share one cache: every attribute string maps to
+    one row of ``C`` holding its weights at each offset for each model (an attribute belongs
+    to one feature family, so its offsets are fixed), and a type's row of ``V`` is the sum of
+    its attributes' rows: one dict lookup per attribute and one ``reduceat`` per batch.
+    """
 
     NONE, BOS_ID, EOS_ID = 0, 1, 2
 
-    def __init__(self, attr_index: dict[str, int], weights: np.ndarray, resources) -> None:
-        # per-offset dicts keyed by the unprefixed attribute ("0:w=x" -> index[0]["w=x"])
-        self.index: dict[int, dict[str, int]] = {o: {} for o in _OFFSETS}
-        for name, i in attr_index.items():
-            if name == "bias":
-                self.index[0]["bias"] = i
-                continue
-            o, _, a = name.partition(":")
-            self.index[int(o)][a] = i
-        # extra all-zero row so that every (type, offset) segment is non-empty
-        self.W = np.vstack([weights, np.zeros((1, weights.shape[1]), dtype=weights.dtype)])
-        self.zero_row = weights.shape[0]
+    def __init__(self, models: list[tuple[dict[str, int], np.ndarray]], resources) -> None:
         self.res = resources
-        self.L = weights.shape[1]
+        self.Ls = [w.shape[1] for _, w in models]
+        self.block: list[dict[int, slice]] = []  # model -> offset -> column slice of V
+        col = 0
+        for L in self.Ls:
+            d = {}
+            for o in _OFFSETS:
+                d[o] = slice(col, col + L)
+                col += L
+            self.block.append(d)
+        self.ncol = col
+        aid: dict[str, int] = {}
+        cells: list[tuple[int, int, int]] = []  # (row in C, model, offset, attr row in W)
+        for m, (attr_index, _) in enumerate(models):
+            for name, i in attr_index.items():
+                if name == "bias":
+                    o, a = 0, "bias"
+                else:
+                    os_, _, a = name.partition(":")
+                    try:
+                        o = int(os_)
+                    except ValueError:
+                        continue  # second-pass document attributes: not per type
+                r = aid.setdefault(a, len(aid))
+                cells.append((r, m, o, i))
+        C = np.zeros((len(aid) + 1, col), dtype=np.float64)
+        for m, (_, W) in enumerate(models):
+            sel = [(r, o, i) for r, mm, o, i in cells if mm == m]
+            if not sel:
+                continue
+            rr = np.array([r for r, _, _ in sel])
+            oo = np.array([self.block[m][o].start for _, o, _ in sel])
+            ii = np.array([i for _, _, i in sel])
+            L = W.shape[1]
+            C[rr[:, None], oo[:, None] + np.arange(L)[None, :]] = W[ii]
+        self.C = C
+        self.aid = aid
+        self.zero_row = len(aid)
+        self.bias_row = aid.get("bias", self.zero_row)
         self.type_id: dict[str, int] = {}
+        self.key_id: dict[str, int] = {}
+        self.key_names: list[str] = []  # key id -> base
+        self.label_lex: dict[str, tuple[int, int, int, int]] = {}  # base -> lexicon codes (second pass)
+        self.lex = np.zeros((4096, 4), dtype=np.int64)
         self._cap = 4096
-        self.V = {o: np.zeros((self._cap, self.L), dtype=np.float64) for o in _OFFSETS}
+        self.V = np.zeros((self._cap, col), dtype=np.float64)
+        self.keys = np.full(self._cap, -1, dtype=np.int64)
         self._n = 3
-        self._fill_many([(self.BOS_ID, BOS), (self.EOS_ID, EOS)])
+        # BOS / EOS pseudo-types: offsets != 0 only, as in training
+        for tid_, w in ((self.BOS_ID, BOS), (self.EOS_ID, EOS)):
+            for o, names in unprefixed_offset_attributes(w, resources).items():
+                for m in range(len(models)):
+                    sl = self.block[m][o]
+                    for a in names:
+                        r = aid.get(a)
+                        if r is not None:
+                            self.V[tid_, sl] += C[r, sl]
 
     def _fill_many(self, items: list[tuple[int, str]]) -> None:
         flat: list[int] = []
         starts: list[int] = []
+        keys: list[int] = []
+        lexc: list[tuple[int, int, int, int]] = []
+        lexget = self.label_lex.get
+        nolex = (0, 0, 0, 0)
+        get = self.aid.get
         zero = self.zero_row
+        bias = self.bias_row
         res = self.res
+        kid = self.key_id
         for _, word in items:
-            attrs = unprefixed_offset_attributes(word, res)
-            for o in _OFFSETS:
-                starts.append(len(flat))
-                flat.append(zero)
-                names = attrs.get(o)
-                if names:
-                    flat.extend(map(self.index[o].get, names, repeat(zero, len(names))))
-        sums = np.add.reduceat(self.W[np.array(flat, dtype=np.int64)], np.array(starts, dtype=np.int64), axis=0)
-        sums = sums.reshape(len(items), len(_OFFSETS), self.L)
+            attrs = type_attributes(word, res)
+            starts.append(len(flat))
+            flat.append(bias)
+            flat.extend([get(a, zero) for _, a in attrs])
+            if len(attrs) > 2 and attrs[1][1] == "sh=A" and len(attrs[2][1]) >= 4:
+                base = attrs[2][1][2:]
+                k = kid.get(base)
+                if k is None:
+                    k = kid[base] = len(self.key_names)
+                    self.key_names.append(base)
+                keys.append(k)
+                lexc.append(lexget(base, nolex))
+            else:
+                keys.append(-1)
+                lexc.append(nolex)
+        starts.append(len(flat))
+        # sum of attribute rows per type as a sparse (types x attributes) product: no gather copy
+        S = csr_matrix((np.ones(len(flat)), np.array(flat, dtype=np.int64), np.array(starts, dtype=np.int64)),
+                       shape=(len(items), self.C.shape[0]))
+        sums = S @ self.C
         tids = np.array([t for t, _ in items], dtype=np.int64)
-        for k, o in enumerate(_OFFSETS):
-            self.V[o][tids] = sums[:, k]
+        self.V[tids] = sums
+        self.keys[tids] = keys
+        self.lex[tids] = lexc
 
     def ids(self, tokens: list[str]) -> list[int]:
         tid = self.type_id
@@ -112,19 +178,69 @@ class _TypeScorer:
             out = [tid[t] for t in tokens]
         return out
 
-    def prefetch(self, sentences: list[list[str]]) -> None:
-        """Compute the score vectors of all unseen types of ``sentences`` in one batch."""
-        self.ids([t for s in sentences for t in s])
+    def prefetch(self, sentences: list[list[str]]) -> list[int]:
+        """Compute the score vectors of all unseen types of ``sentences`` in one batch;
+        returns the type ids of all tokens (concatenated)."""
+        return self.ids([t for s in sentences for t in s])
 
     def _reserve(self, n: int) -> None:
         if n <= self._cap:
             return
         while self._cap < n:
             self._cap *= 2
-        for o in _OFFSETS:
-            nv = np.zeros((self._cap, self.L), dtype=np.float64)
-            nv[: self._n] = self.V[o][: self._n]
-            self.V[o] = nv
+        nv = np.zeros((self._cap, self.ncol), dtype=np.float64)
+        nv[: self._n] = self.V[: self._n]
+        self.V = nv
+        nk = np.full(self._cap, -1, dtype=np.int64)
+        nk[: self._n] = self.keys[: self._n]
+        self.keys = nk
+        nl = np.zeros((self._cap, 4), dtype=np.int64)
+        nl[: self._n] = self.lex[: self._n]
+        self.lex = nl
+
+
+def _viterbi(E: np.ndarray, mask: np.ndarray, trans: np.ndarray) -> np.ndarray:
+    B, T, L = E.shape
+    delta = E[:, 0].copy()
+    back = np.zeros((B, T, L), dtype=np.int64)
+    ident = np.broadcast_to(np.arange(L), (B, L))
+    for t in range(1, T):
+        s = delta[:, :, None] + trans[None]
+        bp = s.argmax(axis=1)
+        nd = np.take_along_axis(s, bp[:, None, :], axis=1)[:, 0] + E[:, t]
+        m = mask[:, t][:, None]
+        delta = np.where(m, nd, delta)
+        back[:, t] = np.where(m, bp, ident)
+    best = np.empty((B, T), dtype=np.int64)
+    best[:, T - 1] = delta.argmax(axis=1)
+    for t in range(T - 1, 0, -1):
+        best[:, t - 1] = np.take_along_axis(back[:, t], best[:, t][:, None], axis=1)[:, 0]
+    return best
+
+
+def _posteriors(E: np.ndarray, mask: np.ndarray, expT: np.ndarray) -> np.ndarray:
+    """Marginals by scaled forward-backward in probability space (matmuls, no logsumexp)."""
+    B, T, L = E.shape
+    e = np.exp(E - E.max(axis=2, keepdims=True))
+    alpha = np.empty((B, T, L))
+    a = e[:, 0]
+    a = a / a.sum(axis=1, keepdims=True)
+    alpha[:, 0] = a
+    scale = np.ones((B, T))
+    for t in range(1, T):
+        na = (a @ expT) * e[:, t]
+        c = na.sum(axis=1, keepdims=True)
+        m = mask[:, t][:, None]
+        a = np.where(m, na / c, a)
+        scale[:, t] = np.where(mask[:, t], c[:, 0], 1.0)
+        alpha[:, t] = a
+    beta = np.ones((B, T, L))
+    for t in range(T - 2, -1, -1):
+        nb = ((e[:, t + 1] * beta[:, t + 1]) @ expT.T) / scale[:, t + 1][:, None]
+        beta[:, t] = np.where(mask[:, t + 1][:, None], nb, 1.0)
+    post = alpha * beta
+    post /= post.sum(axis=2, keepdims=True)
+    return post
 
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
@@ -144,15 +260,34 @@ class ArabicNER:
     """Load with :meth:`load`; tag token lists or extract mentions from raw text."""
 
     def __init__(self, model_dir: Path, labels: list[str], attr_index: dict[str, int], weights: np.ndarray,
-                 trans: np.ndarray, resources, doc_propagation: bool = True) -> None:
+                 trans: np.ndarray, resources, doc_propagation: bool = True, second: dict | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.labels = labels
         self.trans = trans
-        self.scorer = _TypeScorer(attr_index, weights, resources)
+        models = [(attr_index, weights)]
+        self.second = second
+        if second is not None:
+            models.append((second["attr_index"], second["weights"]))
+        self.scorer = _TypeScorer(models, resources)
+        if second is not None and second.get("label_lex"):
+            self.scorer.label_lex = second["label_lex"]
         self.resources = resources
         self.doc_propagation = doc_propagation
+        if second is not None:
+            # per slot: table value -> score vector of the second-pass model
+            W2, ai2 = second["weights"], second["attr_index"]
+            zero = np.zeros(W2.shape[1])
+            self.doc_tables = []
+            for slot, size in enumerate(doc_slot_sizes(len(labels))):
+                rows = [ai2.get("d:" + doc_attribute_names(slot, v, labels)) for v in range(size)]
+                self.doc_tables.append(np.stack([W2[r] if r is not None else zero for r in rows]))
+            self.doc_table = np.vstack(self.doc_tables)
+            self.doc_table_offsets = np.cumsum([0] + [len(t) for t in self.doc_tables[:-1]])[None, :]
+            self.out_labels = second["labels"]
+        else:
+            self.out_labels = labels
         # output tag per internal label (MISC is modelled, then mapped to O)
-        self.out_tags = [lab if lab[2:] in ENTITY_TYPES else "O" for lab in labels]
+        self.out_tags = [lab if lab[2:] in ENTITY_TYPES else "O" for lab in self.out_labels]
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -160,85 +295,143 @@ class ArabicNER:
         """Load a model directory (default: the shipped model); cached per directory."""
         return _load_cached(str(Path(model_dir or DEFAULT_MODEL_DIR).resolve()))
 
+    @staticmethod
+    def _read_npz(path: Path) -> dict:
+        z = np.load(path, allow_pickle=False)
+        attrs = str(z["attrs"]).split("\n")
+        return {"labels": str(z["labels"]).split("\n"), "attr_index": dict(zip(attrs, range(len(attrs)))),
+                "weights": z["weights"].astype(np.float64), "trans": z["trans"].astype(np.float64)}
+
     @classmethod
-    def _load_uncached(cls, model_dir: Path) -> ArabicNER:
+    def _load_uncached(cls, model_dir: Path, resources=None, second_pass: bool = True) -> ArabicNER:
         from .gazetteer import load_resources
 
-        z = np.load(model_dir / "ar_ner_weights.npz", allow_pickle=False)
-        labels = str(z["labels"]).split("\n")
-        attrs = str(z["attrs"]).split("\n")
-        attr_index = dict(zip(attrs, range(len(attrs))))
-        return cls(model_dir, labels, attr_index, z["weights"].astype(np.float64), z["trans"].astype(np.float64),
-                   load_resources(model_dir))
+        model_dir = Path(model_dir)
+        m1 = cls._read_npz(model_dir / "ar_ner_weights.npz")
+        p2 = model_dir / "ar_ner2_weights.npz"
+        m2 = cls._read_npz(p2) if second_pass and p2.exists() else None
+        if m2 is not None:
+            m2["label_lex"] = read_label_lexicon(model_dir / "label_lexicon.tsv")
+        return cls(model_dir, m1["labels"], m1["attr_index"], m1["weights"], m1["trans"],
+                   resources if resources is not None else load_resources(model_dir), second=m2)
 
     # ------------------------------------------------------------------ core decoding
-    def _decode(self, sentences: list[list[str]], want_marginals: bool = True):
-        """Viterbi label ids (and marginal prob of each chosen label) per sentence."""
+    def _batches(self, sentences: list[list[str]], flat_ids: np.ndarray | None = None):
+        """Length-sorted batches: (sentence indices, lengths, padded type ids, mask)."""
         sc = self.scorer
-        L = len(self.labels)
-        paths: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(sentences)
-        margs: list[np.ndarray] = [np.zeros(0)] * len(sentences)
+        if flat_ids is None:
+            flat_ids = np.array(sc.prefetch(sentences), dtype=np.int64)
+        starts = np.zeros(len(sentences) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in sentences], out=starts[1:])
         order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
-        sc.prefetch(sentences)
-        trans = self.trans
         for g0 in range(0, len(order), 512):
             grp = order[g0: g0 + 512]
             lens = np.array([len(sentences[i]) for i in grp])
             B, T = len(grp), int(lens.max())
             tid = np.zeros((B, T + 4), dtype=np.int64)  # 2 cells of padding each side
-            for b, i in enumerate(grp):
-                n = lens[b]
-                tid[b, 2: 2 + n] = sc.ids(sentences[i])
-                tid[b, 1] = sc.BOS_ID
-                tid[b, 2 + n] = sc.EOS_ID
-            E = sc.V[0][tid[:, 2: 2 + T]]
-            for o in (-2, -1, 1, 2):
-                E += sc.V[o][tid[:, 2 + o: 2 + o + T]]
             mask = np.arange(T)[None, :] < lens[:, None]  # (B, T)
-            # Viterbi
-            delta = E[:, 0].copy()
-            back = np.zeros((B, T, L), dtype=np.int64)
-            ident = np.broadcast_to(np.arange(L), (B, L))
-            for t in range(1, T):
-                s = delta[:, :, None] + trans[None]
-                bp = s.argmax(axis=1)
-                nd = np.take_along_axis(s, bp[:, None, :], axis=1)[:, 0] + E[:, t]
-                m = mask[:, t][:, None]
-                delta = np.where(m, nd, delta)
-                back[:, t] = np.where(m, bp, ident)
-            best = np.empty((B, T), dtype=np.int64)
-            best[:, T - 1] = delta.argmax(axis=1)
-            for t in range(T - 1, 0, -1):
-                best[:, t - 1] = np.take_along_axis(back[:, t], best[:, t][:, None], axis=1)[:, 0]
+            pos = starts[grp][:, None] + np.arange(T)[None, :]
+            tid[:, 2: 2 + T][mask] = flat_ids[pos[mask]]
+            tid[:, 1] = sc.BOS_ID
+            tid[np.arange(B), 2 + lens] = sc.EOS_ID
+            mask = np.arange(T)[None, :] < lens[:, None]  # (B, T)
+            yield grp, lens, tid, mask
+
+    def _unary(self, m: int, tid: np.ndarray, T: int) -> np.ndarray:
+        V = self.scorer.V
+        blk = self.scorer.block[m]
+        E = V[tid[:, 2: 2 + T], blk[0]]
+        for o in (-2, -1, 1, 2):
+            E += V[tid[:, 2 + o: 2 + o + T], blk[o]]
+        return E
+
+    def _decode(self, sentences: list[list[str]], want_marginals: bool = True, doc_of_sent=None,
+                first_pass_only: bool = False):
+        """Viterbi label ids (and marginal prob of each chosen label) per sentence.
+
+        With a second-pass model the first pass's marginals give document-level features
+        (``doc_of_sent``: document id per sentence; default: each sentence is its own
+        document) and the second pass is decoded; label ids then index ``out_labels``.
+        """
+        paths: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(sentences)
+        margs: list[np.ndarray] = [np.zeros(0)] * len(sentences)
+        flat_ids = np.array(self.scorer.prefetch(sentences), dtype=np.int64)
+        batches = list(self._batches(sentences, flat_ids))
+        if self.second is None or first_pass_only:
+            expT = np.exp(self.trans)
+            for grp, lens, tid, mask in batches:
+                E = self._unary(0, tid, mask.shape[1])
+                best = _viterbi(E, mask, self.trans)
+                if want_marginals:
+                    post = _posteriors(E, mask, expT)
+                    prob = np.take_along_axis(post, best[:, :, None], axis=2)[:, :, 0]
+                for b, i in enumerate(grp):
+                    paths[i] = best[b, :lens[b]]
+                    if want_marginals:
+                        margs[i] = prob[b, :lens[b]]
+            return paths, margs
+        P = self.first_pass_marginals(sentences, batches)
+        D = self.doc_scores(sentences, P, doc_of_sent, flat_ids)
+        trans2 = self.second["trans"]
+        expT2 = np.exp(trans2)
+        starts = np.zeros(len(sentences) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in sentences], out=starts[1:])
+        for grp, lens, tid, mask in batches:
+            T = mask.shape[1]
+            E = self._unary(1, tid, T)
+            pos = np.minimum(starts[grp][:, None] + np.arange(T)[None, :], len(D) - 1)
+            E += np.where(mask[:, :, None], D[pos], 0.0)
+            best = _viterbi(E, mask, trans2)
             if want_marginals:
-                # scaled forward-backward in probability space (matmuls instead of logsumexp)
-                expT = np.exp(trans)
-                e = np.exp(E - E.max(axis=2, keepdims=True))
-                alpha = np.empty((B, T, L))
-                a = e[:, 0]
-                a = a / a.sum(axis=1, keepdims=True)
-                alpha[:, 0] = a
-                scale = np.ones((B, T))
-                for t in range(1, T):
-                    na = (a @ expT) * e[:, t]
-                    c = na.sum(axis=1, keepdims=True)
-                    m = mask[:, t][:, None]
-                    a = np.where(m, na / c, a)
-                    scale[:, t] = np.where(mask[:, t], c[:, 0], 1.0)
-                    alpha[:, t] = a
-                beta = np.ones((B, T, L))
-                for t in range(T - 2, -1, -1):
-                    nb = ((e[:, t + 1] * beta[:, t + 1]) @ expT.T) / scale[:, t + 1][:, None]
-                    beta[:, t] = np.where(mask[:, t + 1][:, None], nb, 1.0)
-                post = alpha * beta
-                post /= post.sum(axis=2, keepdims=True)
+                post = _posteriors(E, mask, expT2)
                 prob = np.take_along_axis(post, best[:, :, None], axis=2)[:, :, 0]
             for b, i in enumerate(grp):
-                n = lens[b]
-                paths[i] = best[b, :n]
+                paths[i] = best[b, :lens[b]]
                 if want_marginals:
-                    margs[i] = prob[b, :n]
+                    margs[i] = prob[b, :lens[b]]
         return paths, margs
+
+    def first_pass_marginals(self, sentences: list[list[str]], batches=None) -> np.ndarray:
+        """First-pass marginals of all tokens, concatenated in sentence order: (N, L1)."""
+        batches = batches if batches is not None else list(self._batches(sentences))
+        starts = np.zeros(len(sentences) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in sentences], out=starts[1:])
+        P = np.zeros((int(starts[-1]), len(self.labels)))
+        expT = np.exp(self.trans)
+        for grp, lens, tid, mask in batches:
+            T = mask.shape[1]
+            post = _posteriors(self._unary(0, tid, T), mask, expT)
+            pos = starts[grp][:, None] + np.arange(T)[None, :]
+            P[pos[mask]] = post[mask]
+        return P
+
+    def doc_feature_matrix(self, sentences: list[list[str]], P: np.ndarray, doc_of_sent=None,
+                           lex: np.ndarray | None = None, flat_ids: np.ndarray | None = None) -> np.ndarray:
+        """Second-pass feature values per token (see ``ner_features.doc_feature_values``)."""
+        lens = np.array([len(s) for s in sentences], dtype=np.int64)
+        if doc_of_sent is None:
+            doc_of_sent = np.arange(len(sentences))
+        doc = np.repeat(np.asarray(doc_of_sent, dtype=np.int64), lens)
+        sc = self.scorer
+        ids = flat_ids if flat_ids is not None else \
+            np.array(sc.ids([t for s in sentences for t in s]), dtype=np.int64)  # may grow sc.keys
+        key = sc.keys[ids]
+        if lex is None:
+            lex = sc.lex[ids]
+        ends = np.cumsum(lens)
+        sent_start = np.zeros(len(doc), dtype=bool)
+        sent_end = np.zeros(len(doc), dtype=bool)
+        nz = lens > 0
+        sent_start[(ends - lens)[nz]] = True
+        sent_end[(ends - 1)[nz]] = True
+        return doc_feature_values(P, doc, key, sent_start, sent_end, self.labels, lex)
+
+    def doc_scores(self, sentences, P, doc_of_sent=None, flat_ids=None) -> np.ndarray:
+        vals = self.doc_feature_matrix(sentences, P, doc_of_sent, flat_ids=flat_ids)
+        n, k = vals.shape
+        S = csr_matrix((np.ones(n * k), (vals + self.doc_table_offsets).ravel(), np.arange(0, n * k + 1, k)),
+                       shape=(n, len(self.doc_table)))
+        return S @ self.doc_table
 
     # ------------------------------------------------------------------ public API
     def tag_sentences(self, sentences: list[list[str]]) -> list[list[str]]:
@@ -254,7 +447,8 @@ class ArabicNER:
         """
         propagate = self.doc_propagation if propagate is None else propagate
         flat = [s for d in docs for s in d]
-        paths, margs = self._decode(flat, want_marginals=True)
+        doc_of_sent = np.repeat(np.arange(len(docs)), [len(d) for d in docs])
+        paths, margs = self._decode(flat, want_marginals=True, doc_of_sent=doc_of_sent)
         out = []
         k = 0
         for d in docs:
@@ -292,11 +486,23 @@ class ArabicNER:
             for s, tg, cf, me in zip(d, tags, conf, meth):
                 for i, j, lab in _spans(tg):
                     a, b = s[i][1], s[j - 1][2]
-                    c = float(np.mean(cf[i:j]))
+                    c = sum(cf[i:j]) / (j - i)
                     method = "crf+doc" if any(m != "crf" for m in me[i:j]) else "crf"
                     ms.append(Mention(a, b, text[a:b], lab, round(c, 4), method))
             out.append(ms)
         return out
+
+
+def read_label_lexicon(path: Path) -> dict[str, tuple[int, int, int, int]]:
+    """``label_lexicon.tsv`` (base, nPER, nLOC, nORG, n) -> base -> ``lexicon_codes``."""
+    out: dict[str, tuple[int, int, int, int]] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if line:
+            b, *c = line.split("\t")
+            out[b] = lexicon_codes(tuple(map(int, c)))
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -378,7 +584,7 @@ def propagate_document(sents: list[list[str]], tags: list[list[str]], conf: list
     counts: dict[tuple[str, ...], int] = {}
     for s, tg, cf in zip(sents, tags, conf):
         for i, j, lab in _spans(tg):
-            c = float(np.mean(cf[i:j]))
+            c = sum(cf[i:j]) / (j - i)
             key = tuple(_key_token(s[k], k == i) for k in range(i, j))
             if len(key[0]) < 2:
                 continue
@@ -410,6 +616,8 @@ def propagate_document(sents: list[list[str]], tags: list[list[str]], conf: list
                         tg[k] = "I-" + b[0]
                     for k in range(i, j):
                         me[k] = "crf+doc"
+    if not best:
+        return
     maxlen = max(len(k) for k in best)
     firsts = {k[0] for k in best}
     for s, tg, cf, me in zip(sents, tags, conf, meth):

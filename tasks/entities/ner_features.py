@@ -21,6 +21,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+import numpy as np
+
 # --------------------------------------------------------------------------- normalisation
 _DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")  # harakat + tatweel
 _ALEF = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه"})
@@ -272,3 +274,121 @@ _TOKEN_RE = re.compile(
 def tokenize(text: str) -> list[tuple[str, int, int]]:
     """(token, start, end) with ``text[start:end] == token``; punctuation split, clitics kept."""
     return [(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+
+
+# --------------------------------------------------------------------------- second pass (stacking)
+# Document-level features of the second-pass CRF, computed from the first pass's marginals.
+# Shared by training (``ner_train``, from cross-validated first-pass marginals) and inference
+# (``ner``), so both see exactly the same values.  All vectorised over the tokens of a batch.
+DOC_TYPES = ("PER", "LOC", "ORG")
+DOC_SLOTS = ("dPER", "dLOC", "dORG", "dc", "f0", "f-1", "f+1", "dn-1", "dn+1", "dmax",
+             "lxPER", "lxLOC", "lxORG", "lxn")
+_DOC_BINS = np.array([0.1, 0.35, 0.65])  # others' mean prob of a type -> 1..4 (0 = no other occurrence)
+
+
+def doc_key(word: str, res: Resources) -> str | None:
+    """Document key of a token: clitic-free base of its normalised form (None for non-words)."""
+    n = normalize(word)
+    if shape(word) != "A":
+        return None
+    base = split_clitics(n, res.freq)[2]
+    return base if len(base) >= 2 else None
+
+
+def doc_feature_values(P: np.ndarray, doc: np.ndarray, key: np.ndarray, sent_start: np.ndarray,
+                       sent_end: np.ndarray, labels: list[str], lex: np.ndarray | None = None) -> np.ndarray:
+    """Second-pass feature values, one row per token (int matrix, columns = ``DOC_SLOTS``).
+
+    ``P``: first-pass marginals (N, L); ``doc``: document id per token; ``key``: key id per
+    token (-1 = none); ``sent_start``/``sent_end``: token is first/last of its sentence.
+
+    * ``dX``: mean first-pass probability that the *other* occurrences of the token's key in
+      the document are (B- or I-) X, binned (0 = key occurs nowhere else in the document);
+    * ``dc``: occurrences of the key in the document (1, 2, 3-4, 5+; 0 = no key);
+    * ``f0``/``f-1``/``f+1``: first-pass posterior label of the token / its neighbours
+      (``len(labels)`` = sentence boundary);
+    * ``dn-1``/``dn+1``: neighbour's dominant document type (0 none, 1..3 = PER/LOC/ORG when its
+      others' mean ≥ 0.5, 4 boundary);
+    * ``dmax``: max over the other occurrences of P(B-X) for the best X, binned like dX;
+    * ``lxPER``..``lxn``: the key's label lexicon codes (``lexicon_codes``; per type, given as ``lex``).
+    """
+    N, L = P.shape
+    out = np.zeros((N, len(DOC_SLOTS)), dtype=np.int64)
+    if N == 0:
+        return out
+    q = np.zeros((N, 3))
+    qb = np.zeros((N, 3))
+    for k, x in enumerate(DOC_TYPES):
+        for j, lab in enumerate(labels):
+            if lab[2:] == x:
+                q[:, k] += P[:, j]
+                if lab[0] == "B":
+                    qb[:, k] += P[:, j]
+    has = key >= 0
+    gkey = np.where(has, doc.astype(np.int64) * (int(key.max()) + 2) + key, -1)
+    _, grp, cnt = np.unique(gkey, return_inverse=True, return_counts=True)
+    grp = grp.ravel()
+    c = cnt[grp]
+    S = np.zeros((len(cnt), 3))
+    np.add.at(S, grp, q)
+    others = c - 1
+    mean = np.where(others[:, None] > 0, (S[grp] - q) / np.maximum(others, 1)[:, None], 0.0)
+    valid = has & (others > 0)
+    binned = np.where(valid[:, None], np.searchsorted(_DOC_BINS, mean, side="right") + 1, 0)
+    out[:, 0:3] = binned
+    out[:, 3] = np.where(has, np.minimum(np.searchsorted(np.array([2, 3, 5]), c, side="right") + 1, 4), 0)
+    # max over other occurrences of the best B- prob: group max of qb excluding self (via top-2)
+    best_b = qb.max(axis=1)
+    order = np.lexsort((-best_b, grp))
+    sg = grp[order]
+    first = np.r_[True, sg[1:] != sg[:-1]]
+    top1 = np.full(len(cnt), -1.0)
+    top1_idx = np.full(len(cnt), -1)
+    top1[sg[first]] = best_b[order[first]]
+    top1_idx[sg[first]] = order[first]
+    second_mask = np.r_[False, first[:-1]] & ~first
+    top2 = np.zeros(len(cnt))
+    top2[sg[second_mask]] = best_b[order[second_mask]]
+    mx = np.where(top1_idx[grp] == np.arange(N), top2[grp], top1[grp])
+    out[:, 9] = np.where(valid, np.searchsorted(_DOC_BINS, mx, side="right") + 1, 0)
+    f0 = P.argmax(axis=1)
+    out[:, 4] = f0
+    prev = np.r_[L, f0[:-1]]
+    nxt = np.r_[f0[1:], L]
+    out[:, 5] = np.where(sent_start, L, prev)
+    out[:, 6] = np.where(sent_end, L, nxt)
+    dom = np.where(valid & (mean.max(axis=1) >= 0.5), mean.argmax(axis=1) + 1, 0)
+    out[:, 7] = np.where(sent_start, 4, np.r_[0, dom[:-1]])
+    out[:, 8] = np.where(sent_end, 4, np.r_[dom[1:], 0])
+    if lex is not None:
+        out[:, 10:14] = lex
+    return out
+
+
+_LEX_BINS = np.array([0.05, 0.3, 0.7])
+
+
+def lexicon_codes(counts) -> tuple[int, int, int, int]:
+    """Codes of a label-lexicon entry (nPER, nLOC, nORG, n occurrences in the training text):
+    share of occurrences inside a PER/LOC/ORG name binned 1..4 (0 = never seen), and the
+    occurrence count bucket (0, 1, 2-4, 5-19, 20+)."""
+    n = counts[3] if counts else 0
+    if not n:
+        return (0, 0, 0, 0)
+    r = np.array(counts[:3], dtype=float) / n
+    b = np.searchsorted(_LEX_BINS, r, side="right") + 1
+    nb = 1 if n == 1 else 2 if n < 5 else 3 if n < 20 else 4
+    return (int(b[0]), int(b[1]), int(b[2]), nb)
+
+
+def doc_attribute_names(slot: int, value: int, labels: list[str]) -> str:
+    """crfsuite attribute name of a second-pass feature value."""
+    name = DOC_SLOTS[slot]
+    if name in ("f0", "f-1", "f+1"):
+        v = labels[value] if value < len(labels) else "BND"
+        return f"{name}={v}"
+    return f"{name}={value}"
+
+
+def doc_slot_sizes(n_labels: int) -> list[int]:
+    return [5, 5, 5, 5, n_labels, n_labels + 1, n_labels + 1, 5, 5, 5, 5, 5, 5, 5]

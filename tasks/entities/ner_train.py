@@ -297,6 +297,134 @@ def _featurize(sents, res, folds: int, model_dir: Path, jackknife: bool):
     return [sentence_features(t, res, cache) for t, _ in sents]
 
 
+def _docs_of(toks: list[list[str]]) -> np.ndarray:
+    return np.array(document_ids(toks), dtype=np.int64)
+
+
+def cv_first_pass_marginals(data, out: Path, folds: int, cv_folds: int, c1: float, c2: float, max_iter: int,
+                            labels: list[str], cache: Path | None = None):
+    """First-pass marginals of every token of ``data`` from models that did not see its document.
+
+    Documents (``document_ids``) are split into ``cv_folds`` folds; for each fold a first-pass CRF
+    (name lists from the other folds, jackknifed as usual) is trained on the other folds and
+    decoded (numpy forward-backward) on it.  Returns (tokens, labels) in sentence order.
+    """
+    import tempfile
+
+    from .ner import ArabicNER
+
+    if cache is not None and cache.exists():
+        z = np.load(cache)
+        if z["P"].shape[0] == sum(len(t) for t, _ in data):
+            return z["P"], str(z["labels"]).split("\n")
+    toks = [t for t, _ in data]
+    doc = _docs_of(toks)
+    if len(set(doc.tolist())) < cv_folds:  # tiny data: fold by sentence
+        doc = np.arange(len(toks))
+    starts = np.r_[0, np.cumsum([len(t) for t in toks])]
+    P = None
+    with tempfile.TemporaryDirectory() as td:
+        tdp = Path(td)
+        for f in range(cv_folds):
+            held = [k for k in range(len(data)) if doc[k] % cv_folds == f]
+            sub = [data[k] for k in range(len(data)) if doc[k] % cv_folds != f]
+            res_f = _resources_for(out, sub)
+            xs = _featurize(sub, res_f, folds, out, jackknife=True)
+            _fit(xs, [g for _, g in sub], tdp / "fold.crfsuite", c1, c2, max_iter)
+            export_weights(tdp / "fold.crfsuite", tdp / "ar_ner_weights.npz")
+            ner_f = ArabicNER._load_uncached(tdp, resources=res_f, second_pass=False)
+            Pf = ner_f.first_pass_marginals([toks[k] for k in held])
+            if P is None:
+                P = np.zeros((int(starts[-1]), len(labels)))
+            # align the fold model's label order with ``labels`` (a label it lacks gets 0)
+            Pa = np.zeros((Pf.shape[0], len(labels)))
+            for j, lab in enumerate(ner_f.labels):
+                if lab in labels:
+                    Pa[:, labels.index(lab)] = Pf[:, j]
+            Pf = Pa
+            pos = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in held])
+            P[pos] = Pf
+            print(f"cv fold {f}: {len(sub)} train / {len(held)} held-out sentences", flush=True)
+    if cache is not None:
+        np.savez_compressed(cache, P=P, labels=np.array("\n".join(labels)))
+    return P, labels
+
+
+def label_lexicon_counts(ner1, data) -> dict[str, list[int]]:
+    """base (the document key of ``ner``) -> [nPER, nLOC, nORG, n]: how often the tokens with
+    this key are inside a gold PER/LOC/ORG name in ``data`` (tagged sentences)."""
+    sc = ner1.scorer
+    out: dict[str, list[int]] = {}
+    col = {"PER": 0, "LOC": 1, "ORG": 2}
+    sc.prefetch([t for t, _ in data])  # (ids() may grow sc.keys: call it before indexing)
+    for toks, tags in data:
+        ids = np.array(sc.ids(toks), dtype=np.int64)
+        for k, g in zip(sc.keys[ids], tags):
+            if k < 0:
+                continue
+            c = out.setdefault(sc.key_names[k], [0, 0, 0, 0])
+            c[3] += 1
+            j = col.get(g[2:])
+            if j is not None:
+                c[j] += 1
+    return out
+
+
+def write_label_lexicon(path: Path, counts: dict[str, list[int]]) -> None:
+    path.write_text("".join(f"{b}\t{c[0]}\t{c[1]}\t{c[2]}\t{c[3]}\n" for b, c in sorted(counts.items())),
+                    encoding="utf-8")
+
+
+def jackknifed_lexicon_codes(ner1, data, cv_folds: int) -> np.ndarray:
+    """Label-lexicon codes per token of ``data``; a token's codes come from the lexicon of the
+    other folds (same document folds as the cross-validated first pass)."""
+    from .ner_features import lexicon_codes
+
+    toks = [t for t, _ in data]
+    doc = _docs_of(toks)
+    if len(set(doc.tolist())) < cv_folds:
+        doc = np.arange(len(toks))
+    sc = ner1.scorer
+    out = []
+    lex_f = [label_lexicon_counts(ner1, [d for k, d in enumerate(data) if doc[k] % cv_folds != f])
+             for f in range(cv_folds)]
+    sc.prefetch(toks)
+    for k, t in enumerate(toks):
+        lx = lex_f[doc[k] % cv_folds]
+        ids = np.array(sc.ids(t), dtype=np.int64)
+        for kid in sc.keys[ids]:
+            out.append(lexicon_codes(lx.get(sc.key_names[kid])) if kid >= 0 else (0, 0, 0, 0))
+    return np.array(out, dtype=np.int64).reshape(-1, 4)
+
+
+def second_pass_features(ner1, data, xs1, P: np.ndarray, labels_P: list[str], lex: np.ndarray,
+                         doc: np.ndarray | None = None) -> list[list[list[str]]]:
+    """Second-pass crfsuite items: first-pass attributes + document features (``d:`` prefix)."""
+    from .ner_features import DOC_SLOTS, doc_attribute_names
+
+    toks = [t for t, _ in data]
+    perm = [labels_P.index(lab) for lab in ner1.labels]
+    vals = ner1.doc_feature_matrix(toks, P[:, perm], _docs_of(toks) if doc is None else doc, lex=lex)
+    names = {}
+    xs2 = []
+    k = 0
+    for x in xs1:
+        seq = []
+        for item in x:
+            row = vals[k]
+            k += 1
+            extra = []
+            for s in range(len(DOC_SLOTS)):
+                key = (s, int(row[s]))
+                nm = names.get(key)
+                if nm is None:
+                    nm = names[key] = "d:" + doc_attribute_names(s, key[1], ner1.labels)
+                extra.append(nm)
+            seq.append(item + extra)
+        xs2.append(seq)
+    return xs2
+
+
 def train_model(
     conll_path: Path | str,
     out_dir: Path | str,
@@ -310,11 +438,16 @@ def train_model(
     max_iter: int = 150,
     folds: int = 5,
     keep_misc: bool = True,
+    second_pass: bool = True,
+    cv_folds: int = 4,
+    cv_cache_dir: Path | str | None = None,
 ) -> dict:
     """Train, evaluate on the held-out dev split, export; returns the metrics dict.
 
     ``final="all"`` retrains the shipped model on train+dev after the dev evaluation
     (name lists then come from all sentences); ``final="train"`` ships the dev-evaluated model.
+    With ``second_pass`` a stacked second-pass CRF is trained on first-pass attributes +
+    document features of ``cv_folds``-fold cross-validated first-pass marginals.
     """
     from .ner import ArabicNER, score_spans
 
@@ -322,7 +455,8 @@ def train_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics: dict = {"conll": str(conll_path), "dev_fraction": dev_fraction, "c1": c1, "c2": c2,
-                     "max_iter": max_iter, "folds": folds, "keep_misc": keep_misc, "final": final}
+                     "max_iter": max_iter, "folds": folds, "keep_misc": keep_misc, "final": final,
+                     "second_pass": second_pass, "cv_folds": cv_folds}
     lex = out / "ant_lexicon.tsv"
     if rebuild_lexicon or not lex.exists():
         if ant_path is None:
@@ -334,6 +468,7 @@ def train_model(
     n_dev = int(round(len(sents) * dev_fraction))
     train, dev = sents[: len(sents) - n_dev], sents[len(sents) - n_dev:]
     metrics.update(n_train=len(train), n_dev=len(dev))
+    cache_dir = Path(cv_cache_dir) if cv_cache_dir else None
 
     def fit_and_export(data, tag: str) -> ArabicNER:
         from .gazetteer import write_set
@@ -347,24 +482,27 @@ def train_model(
         _fit(xs, ys, out / "ar_ner.crfsuite", c1, c2, max_iter)
         metrics[f"fit_seconds_{tag}"] = round(time.time() - t1, 1)
         metrics[f"export_{tag}"] = export_weights(out / "ar_ner.crfsuite", out / "ar_ner_weights.npz")
+        for p in (out / "ar_ner2.crfsuite", out / "ar_ner2_weights.npz"):
+            if p.exists():
+                p.unlink()
+        if second_pass:
+            t1 = time.time()
+            cache = cache_dir / f"cv_{tag}_{len(data)}_{cv_folds}_{c1}_{c2}_{max_iter}.npz" if cache_dir else None
+            ner1 = ArabicNER._load_uncached(out, second_pass=False)
+            P, labels_P = cv_first_pass_marginals(data, out, folds, cv_folds, c1, c2, max_iter, ner1.labels, cache)
+            metrics[f"cv_seconds_{tag}"] = round(time.time() - t1, 1)
+            lex = jackknifed_lexicon_codes(ner1, data, cv_folds)
+            write_label_lexicon(out / "label_lexicon.tsv", label_lexicon_counts(ner1, data))
+            xs2 = second_pass_features(ner1, data, xs, P, labels_P, lex)
+            t1 = time.time()
+            _fit(xs2, ys, out / "ar_ner2.crfsuite", c1, c2, max_iter)
+            metrics[f"fit2_seconds_{tag}"] = round(time.time() - t1, 1)
+            metrics[f"export2_{tag}"] = export_weights(out / "ar_ner2.crfsuite", out / "ar_ner2_weights.npz")
         return ArabicNER._load_uncached(out)
 
     if dev:
         ner = fit_and_export(train, "train")
-        gold = [[canonical_tag(x) for x in g] for _, g in dev]
-        toks = [t for t, _ in dev]
-        pred = ner.tag_sentences(toks)
-        metrics["dev"] = _report_dict(score_spans(gold, pred))
-        ids = document_ids(toks)
-        docs: list[list[list[str]]] = []
-        prev = None
-        for d, s in zip(ids, toks):
-            if d != prev:
-                docs.append([])
-            docs[-1].append(s)
-            prev = d
-        pred_doc = [t for tags, _, _ in ner.tag_documents(docs, propagate=True) for t in tags]
-        metrics["dev_doc"] = _report_dict(score_spans(gold, pred_doc))
+        metrics.update(evaluate_dev(ner, dev))
     if final == "all" or not dev:
         fit_and_export(sents, "all")
         metrics["shipped_model_trained_on"] = "train+dev (all sentences)"
@@ -373,6 +511,54 @@ def train_model(
     metrics["seconds"] = round(time.time() - t0, 1)
     (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return metrics
+
+
+def evaluate_dev(ner, dev) -> dict:
+    """Dev metrics: first pass alone / second pass, sentence-level and per document, with and
+    without rule-based propagation."""
+    from .ner import propagate_document, score_spans
+
+    gold = [[canonical_tag(x) for x in g] for _, g in dev]
+    toks = [t for t, _ in dev]
+    ids = document_ids(toks)
+    docs: list[list[list[str]]] = []
+    prev = None
+    for d, s in zip(ids, toks):
+        if d != prev:
+            docs.append([])
+        docs[-1].append(s)
+        prev = d
+    m: dict = {}
+    flat_doc = np.array(ids)
+    p1, c1_ = ner._decode(toks, want_marginals=True, first_pass_only=True)
+    tags1 = [[ner.out_tags[k] if ner.second is None else
+              (ner.labels[k] if ner.labels[k][2:] in ("PER", "LOC", "ORG") else "O") for k in p] for p in p1]
+    m["dev_first_pass"] = _report_dict(score_spans(gold, tags1))
+    t1p = [list(t) for t in tags1]
+    _propagate_flat(docs, t1p, [list(map(float, c)) for c in c1_])
+    m["dev_first_pass_doc"] = _report_dict(score_spans(gold, t1p))
+    if ner.second is not None:
+        m["dev"] = _report_dict(score_spans(gold, ner.tag_sentences(toks)))
+        p2, c2_ = ner._decode(toks, want_marginals=True, doc_of_sent=flat_doc)
+        tags2 = [[ner.out_tags[k] for k in p] for p in p2]
+        m["dev_second_pass_doc_noprop"] = _report_dict(score_spans(gold, tags2))
+    else:
+        m["dev"] = m["dev_first_pass"]
+    pred_doc = [t for tags, _, _ in ner.tag_documents(docs, propagate=True) for t in tags]
+    m["dev_doc"] = _report_dict(score_spans(gold, pred_doc))
+    return m
+
+
+def _propagate_flat(docs, tags, conf) -> None:
+    from .ner import _repair, propagate_document
+
+    k = 0
+    for d in docs:
+        tg = [_repair(t) for t in tags[k: k + len(d)]]
+        cf = conf[k: k + len(d)]
+        propagate_document(d, tg, cf, [["crf"] * len(s) for s in d])
+        tags[k: k + len(d)] = tg
+        k += len(d)
 
 
 def _report_dict(rep) -> dict:
@@ -393,9 +579,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--c2", type=float, default=0.02)
     ap.add_argument("--max-iter", type=int, default=150)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--no-second-pass", action="store_true")
+    ap.add_argument("--cv-folds", type=int, default=4)
+    ap.add_argument("--cv-cache", default=None, help="directory to cache cross-validated first-pass marginals")
     a = ap.parse_args(argv)
     m = train_model(a.conll, a.out, a.dev_fraction, ant_path=a.ant, rebuild_lexicon=a.rebuild_lexicon,
-                    final=a.final, c1=a.c1, c2=a.c2, max_iter=a.max_iter, folds=a.folds)
+                    final=a.final, c1=a.c1, c2=a.c2, max_iter=a.max_iter, folds=a.folds,
+                    second_pass=not a.no_second_pass, cv_folds=a.cv_folds, cv_cache_dir=a.cv_cache)
     print(json.dumps(m, indent=2, ensure_ascii=False))
 
 

@@ -16,7 +16,8 @@ def _rec(raw_id: str, loc: str = "f") -> RawRecord:
 
 def test_split_by_raw_id() -> None:
     records = [_rec("a"), _rec("b"), _rec("a", "g"), _rec("c"), _rec("d")]
-    fresh, repeats, skipped = split_by_raw_id(records, {"c": "old-run", "d": "this-run"}, "this-run")
+    # c was read here before (a re-run: skipped); d's bytes were read elsewhere (a repeat).
+    fresh, repeats, skipped = split_by_raw_id(records, {"c", "d"}, {("c", "f"), ("d", "elsewhere")})
     assert [r.raw_id for r in fresh] == ["a", "b"]
     assert [(r.raw_id, r.location) for r in repeats] == [("a", "g"), ("d", "f")]
     assert skipped == 1

@@ -1,0 +1,114 @@
+"""Arabic full-text search: spelling variants, clitics, BM25 ranking, incremental refresh, SQL surface."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from akhbar.tasks.normalize import matching_key, normalize_display
+from akhbar.warehouse.lake import Warehouse
+from akhbar.warehouse.schema import ARTICLES
+from akhbar.warehouse.search import (attach_search, clitic_forms, index_text, query_terms, read_meta,
+                                     refresh_search_index, search)
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _article(title: str, body: str, source: str = "test", run_id: str = "r1") -> dict:
+    title, body = normalize_display(title), normalize_display(body)
+    key = matching_key(f"{title}\n{body}")
+    return {"article_id": hashlib.blake2b(key.encode(), digest_size=16).hexdigest(), "source": source,
+            "title": title, "body": body, "match_key": key, "published_at": NOW, "ingested_at": NOW,
+            "run_id": run_id, "language": "ar"}
+
+
+def _publish(wh: Warehouse, rows: list[dict]) -> None:
+    con = wh.connect()
+    con.execute(ARTICLES.ddl())  # search reads only this table
+    wh.publish(con, {"articles": ARTICLES.from_rows(rows)})
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def seed_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, dict]:
+    """A lake whose one article is the seed, cut so its only NATO mention is «لحلف الناتو».
+
+    Shared by the module; the test that adds articles runs last (pytest keeps file order).
+    """
+    seed_text = (Path(__file__).resolve().parents[2] / "seeds" / "articles" / "000_05fbb24d40aed679.txt"
+                 ).read_text(encoding="utf-8")
+    title, body = seed_text.split("\n", 1)
+    body = body.replace("أردوغان الناتو لدعم", "أردوغان لدعم").replace("أردوغان الناتو على", "أردوغان على")
+    assert "لحلف الناتو" in body and body.count("الناتو") == 1
+    seed = _article(title, body, source="seed")
+    wh = Warehouse(tmp_path_factory.mktemp("search") / "wh")
+    _publish(wh, [seed])
+    refresh_search_index(wh)
+    return wh, seed
+
+
+def test_clitic_forms() -> None:
+    assert clitic_forms("والناتو") == ("والناتو", "الناتو", "ناتو")
+    assert "الناتو" in clitic_forms("بالناتو") and "الناتو" in clitic_forms("للناتو")
+    assert clitic_forms("لحلف") == ("لحلف", "حلف")
+    assert clitic_forms("ولد") == ("ولد",)  # too short to strip
+    assert index_text("لحلف الناتو") == "لحلف حلف الناتو ناتو"
+
+
+def test_nato_finds_seed_via_lhilf_alnato(seed_only) -> None:
+    wh, seed = seed_only
+    hits = search(wh, "الناتو")
+    assert [h["article_id"] for h in hits] == [seed["article_id"]]
+    assert "لحلف الناتو" in hits[0]["snippet"]
+    assert set(hits[0]) == {"article_id", "title", "snippet", "score", "source", "published_at"}
+
+
+@pytest.mark.parametrize("query", ["النّاتُو", "النـــاتو", "ناتو", "NATO الناتو"])
+def test_diacritics_tatweel_and_article_do_not_matter(seed_only, query: str) -> None:
+    wh, seed = seed_only
+    assert search(wh, query)[0]["article_id"] == seed["article_id"]
+
+
+def test_hamza_ya_and_ta_marbuta_variants(seed_only) -> None:
+    wh, seed = seed_only
+    for query in ("اردوغان", "إردوغان", "الحكومه الليبيه", "مجلس الامن الدولى"):
+        assert search(wh, query)[0]["article_id"] == seed["article_id"], query
+    assert query_terms("أَرْدُوغان") == query_terms("اردوغان") == ["اردوغان"]
+
+
+def test_search_as_sql_table_function_in_locked_session(seed_only) -> None:
+    wh, seed = seed_only
+    con = wh.connect(read_only=True)
+    assert attach_search(con, wh)
+    con.execute("SET allowed_directories = ?", [[f"{wh.data_path}/"]])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    rows = con.execute("SELECT s.article_id, a.source FROM search('النّاتو', lim := 5) s "
+                       "JOIN articles a USING (article_id)").fetchall()
+    assert rows == [(seed["article_id"], "seed")]
+    con.close()
+
+
+def test_ranking_and_incremental_refresh(seed_only) -> None:
+    wh, seed = seed_only
+    strong = _article("الناتو والناتو", "اجتمع وزراء الناتو. وقال الأمين العام للناتو إن بالناتو قوة.",
+                      source="b", run_id="r2")
+    weak = _article("خبر اقتصادي", "ارتفعت أسعار النفط اليوم في الأسواق العالمية بعد قرار الناتو " + "وقال " * 60,
+                    source="c", run_id="r2")
+    other = _article("الرياض", "أمطار غزيرة على الرياض.", source="d", run_id="r2")
+    before = read_meta(wh)
+    _publish(wh, [strong, weak, other])
+    stats = refresh_search_index(wh)
+    assert (stats.mode, stats.added, stats.total) == ("incremental", 3, 4)
+    assert read_meta(wh)["lake_snapshot"] != before["lake_snapshot"]
+    hits = search(wh, "الناتو")
+    assert hits[0]["article_id"] == strong["article_id"]
+    assert {h["article_id"] for h in hits} == {strong["article_id"], weak["article_id"], seed["article_id"]}
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert refresh_search_index(wh).mode == "unchanged"
+    (wh.root / "search.duckdb").unlink()
+    assert refresh_search_index(wh).mode == "created"
+    assert len(search(wh, "الناتو")) == 3

@@ -1,0 +1,401 @@
+"""Arabic full-text search: a derived DuckDB file with a BM25 index over the articles' matching keys.
+
+Why a separate file: DuckDB's ``fts`` extension stores its index as ordinary tables in a schema of
+the database that holds the documents, and DuckLake tables cannot carry one. So
+``<warehouse>/search.duckdb`` holds one row per article (the display fields used by results and
+snippets plus the text that is indexed) and the ``fts_main_docs`` index built by
+``PRAGMA create_fts_index``. It is derived data: delete it and :func:`refresh_search_index` rebuilds
+it from ``articles``; ``search_meta`` records which lake snapshot and run it reflects.
+
+Why the text is prepared here: the extension's default tokenizer drops every non-ASCII letter, and
+its stemmers know nothing of Arabic clitics. We index the article's *matching key* (diacritics,
+tatweel, alef/hamza forms, ى/ي and ة/ه folded; see ``tasks.normalize.matching_key``) and each token
+also contributes its clitic-stripped forms: ``والناتو`` is indexed as ``والناتو الناتو ناتو``,
+``لحلف`` as ``لحلف حلف``, ``للناتو`` as ``للناتو الناتو ناتو``. The extension then only splits on
+non-letters (``ignore='(\\.|[^\\p{L}\\p{N}])+'``), with no stemmer and no stop words. A query is
+normalized the same way but *not* expanded: «الناتو» finds والناتو, بالناتو, للناتو, لحلف الناتو;
+«ناتو» finds those and ناتو alone. Expanding the query too would turn «والي» (governor) into «الي»
+(= إلى), one of the commonest words.
+
+Why our own BM25 query instead of ``fts_main_docs.match_bm25``: the extension's macro names its
+index tables without a catalog, so it fails when the file is ATTACHed under another name (as in
+the read-only ``akhbar sql`` session). :data:`BM25_SQL` is the same formula (Okapi BM25, k=1.2,
+b=0.75) over the same tables, qualified, and scores all matching documents in one pass.
+
+Why a refresh copies the file: readers ATTACH ``search.duckdb`` READ_ONLY, and DuckDB refuses a
+writer while a reader holds the file (and vice versa). A refresh therefore works on a copy and
+swaps it in with an atomic rename: open readers keep the old file, new readers see the new one, and
+a crash mid-refresh leaves the previous index intact. The fts extension has no incremental update:
+new articles are the only ones read from the lake and tokenized, then the index tables are rebuilt
+from the local ``docs`` table inside DuckDB.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock
+
+from akhbar.tasks.normalize import matching_key
+from akhbar.warehouse.lake import CATALOG_NAME, Warehouse, WarehouseError, extension_path
+
+SEARCH_FILE = "search.duckdb"
+SEARCH_CATALOG = "search_index"
+# Bump when tokenization or expansion changes: an index built by another version is rebuilt.
+INDEX_VERSION = "1"
+_IGNORE = r"(\.|[^\p{L}\p{N}])+"
+_TOKEN = re.compile(r"[^\W_]+")
+_CONJ = ("و", "ف")
+_PREP = ("ب", "ك", "ل")
+_ARTICLE = "ال"
+SNIPPET_CHARS = 220
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens
+# ---------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=500_000)
+def clitic_forms(token: str) -> tuple[str, ...]:
+    """The token and the forms it takes with proclitics removed, longest first.
+
+    Proclitics, in the order Arabic attaches them: a conjunction (و ف), a preposition (ب ك ل), the
+    article (ال); ``لل`` is ل + ال with the alef dropped. A prefix is only removed when at least three
+    letters remain (two after the article), so short words such as ولد or بيت are not gutted.
+    """
+    forms = [token]
+
+    def add(form: str) -> None:
+        if form not in forms:
+            forms.append(form)
+
+    def article(word: str) -> None:
+        if word.startswith(_ARTICLE) and len(word) - 2 >= 2:
+            add(word[2:])
+
+    def preposition(word: str) -> None:
+        if word.startswith("لل") and len(word) - 2 >= 2:
+            add(_ARTICLE + word[2:])
+            add(word[2:])
+            return
+        if word[:1] in _PREP and len(word) - 1 >= 3:
+            add(word[1:])
+            article(word[1:])
+
+    if token[:1] in _CONJ and len(token) - 1 >= 3:
+        add(token[1:])
+        preposition(token[1:])
+        article(token[1:])
+    preposition(token)
+    article(token)
+    return tuple(forms)
+
+
+def tokens(text: str) -> list[str]:
+    """Letters-and-digits tokens of the matching key of ``text`` (the fts tokenizer's rule)."""
+    return _TOKEN.findall(matching_key(text or ""))
+
+
+def index_text(match_key: str) -> str:
+    """What is indexed for one article: every token followed by its clitic-stripped forms."""
+    out: list[str] = []
+    for token in _TOKEN.findall(match_key or ""):
+        out.extend(clitic_forms(token))
+    return " ".join(out)
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct index terms a query looks up: its normalized tokens, not expanded (see module doc)."""
+    seen: list[str] = []
+    for token in tokens(query):
+        if token not in seen:
+            seen.append(token)
+    return seen
+
+
+def snippet(body: str | None, query: str, width: int = SNIPPET_CHARS) -> str:
+    """About ``width`` characters of the display body around the first word matching the query.
+
+    Words are compared by their clitic forms, so a hit on «والناتو» for the query «الناتو» is found;
+    the text shown is the body as the outlet wrote it (diacritics, hamza and ة kept).
+    """
+    body = re.sub(r"\s+", " ", body or "").strip()
+    terms = set(query_terms(query))
+    start = 0
+    if terms:
+        for match in re.finditer(r"\S+", body):
+            if any(terms.intersection(clitic_forms(t)) for t in _TOKEN.findall(matching_key(match.group()))):
+                start = match.start()
+                break
+    if len(body) <= width:
+        return body
+    begin = max(0, start - width // 3)
+    if begin:
+        space = body.find(" ", begin)
+        begin = space + 1 if 0 <= space < start else begin
+    end = min(len(body), begin + width)
+    if end < len(body):
+        space = body.rfind(" ", begin, end)
+        end = space if space > start else end
+    return ("…" if begin else "") + body[begin:end].strip() + ("…" if end < len(body) else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking
+# ---------------------------------------------------------------------------------------------
+
+def bm25_sql(catalog: str | None, terms: str, limit: str, k: float = 1.2, b: float = 0.75) -> str:
+    """BM25 over the fts index tables of ``catalog`` (None: the connection's own database).
+
+    ``terms`` and ``limit`` are SQL expressions (a VARCHAR[] and an integer), so the same text
+    serves a prepared statement (``?``) and a table macro (parameter names).
+    """
+    p = f"{catalog}." if catalog else ""
+    fts = f"{p}fts_main_docs"
+    return f"""
+        WITH q AS (SELECT DISTINCT unnest({terms}) AS term),
+        qt AS (SELECT d.termid, d.df FROM {fts}.dict d JOIN q ON d.term = q.term),
+        tf AS (SELECT t.docid, t.termid, count(*) AS tf FROM {fts}.terms t
+               WHERE t.termid IN (SELECT termid FROM qt) GROUP BY t.docid, t.termid),
+        st AS (SELECT num_docs, avgdl FROM {fts}.stats),
+        scored AS (
+            SELECT tf.docid,
+                   sum(ln((st.num_docs - qt.df + 0.5) / (qt.df + 0.5) + 1)
+                       * (tf.tf * ({k} + 1)) / (tf.tf + {k} * (1 - {b} + {b} * fd.len / st.avgdl))) AS score
+            FROM tf JOIN qt USING (termid) JOIN {fts}.docs fd ON fd.docid = tf.docid, st
+            GROUP BY tf.docid)
+        SELECT d.article_id, d.title, d.body, s.score, d.source, d.published_at
+        FROM scored s JOIN {fts}.docs fd ON fd.docid = s.docid JOIN {p}docs d ON d.article_id = fd.name
+        ORDER BY s.score DESC, d.published_at DESC NULLS LAST, d.article_id
+        LIMIT {limit}"""
+
+
+# ---------------------------------------------------------------------------------------------
+# The index file
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class RefreshStats:
+    mode: str  # "created" | "rebuilt" | "incremental" | "unchanged"
+    added: int
+    total: int
+    lake_snapshot: int | None
+    last_run_id: str | None
+    seconds: float
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def search_path(warehouse: Warehouse | Path | str) -> Path:
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    return wh.root / SEARCH_FILE
+
+
+def _connect_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """The index file; writers also load fts (to build the index), readers need only plain SQL."""
+    con = duckdb.connect(str(path), read_only=read_only,
+                         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("SET enable_progress_bar = false")
+    if not read_only:
+        con.execute(f"LOAD '{extension_path('fts')}'")
+    return con
+
+
+_DOCS_DDL = """
+CREATE TABLE IF NOT EXISTS docs (
+  article_id VARCHAR PRIMARY KEY, title VARCHAR, body VARCHAR, source VARCHAR,
+  published_at TIMESTAMPTZ, run_id VARCHAR, text VARCHAR)"""
+_META_DDL = "CREATE TABLE IF NOT EXISTS search_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+
+
+def read_meta(warehouse: Warehouse | Path | str) -> dict[str, str]:
+    """What the index reflects (``version``, ``lake_snapshot``, ``last_run_id``, ``articles``, ``built_at``)."""
+    path = search_path(warehouse)
+    if not path.exists():
+        return {}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return dict(con.execute("SELECT key, value FROM search_meta").fetchall())
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+
+
+def _lake_state(con: duckdb.DuckDBPyConnection) -> tuple[int | None, str | None, int]:
+    snapshot = con.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{CATALOG_NAME}')").fetchone()[0]
+    last_run = con.execute("SELECT max(run_id) FROM articles").fetchone()[0]
+    count = con.execute("SELECT count(*) FROM articles").fetchone()[0]
+    return snapshot, last_run, count
+
+
+def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = False) -> RefreshStats:
+    """Bring ``<warehouse>/search.duckdb`` up to date with ``articles``; call after each publish.
+
+    Only articles not yet in the index are read from the lake and tokenized. The index is rebuilt
+    from scratch when the file is missing or unreadable, was built by another ``INDEX_VERSION``,
+    holds articles the lake does not (a recreated warehouse), or ``rebuild`` is true.
+    """
+    started = time.perf_counter()
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    if not wh.exists():
+        raise WarehouseError(f"no warehouse at {wh.root}: run `akhbar run` first (or pass --warehouse)")
+    target = search_path(wh)
+    with FileLock(str(wh.root / ".search.lock"), timeout=600):
+        lake = wh.connect(read_only=True)
+        try:
+            snapshot, last_run, lake_count = _lake_state(lake)
+            meta = read_meta(wh)
+            reason = ""
+            if rebuild:
+                reason = "rebuild requested"
+            elif not target.exists():
+                reason = "no index yet"
+            elif not meta:
+                reason = "index unreadable"
+            elif meta.get("version") != INDEX_VERSION:
+                reason = f"index version {meta.get('version')} != {INDEX_VERSION}"
+            elif meta.get("lake_snapshot") == str(snapshot):
+                return RefreshStats("unchanged", 0, int(meta.get("articles", 0)), snapshot, last_run,
+                                    time.perf_counter() - started)
+            work = target.with_name(f"{SEARCH_FILE}.{os.getpid()}.tmp")
+            work.unlink(missing_ok=True)
+            if not reason:
+                shutil.copyfile(target, work)
+            con = _connect_file(work, read_only=False)
+            try:
+                con.execute(_DOCS_DDL)
+                con.execute(_META_DDL)
+                known = pa.table({"article_id": pa.array(
+                    [r[0] for r in con.execute("SELECT article_id FROM docs").fetchall()], pa.string())})
+                lake.register("_indexed", known)
+                try:
+                    orphans = lake.execute("SELECT count(*) FROM _indexed i ANTI JOIN articles a USING (article_id)"
+                                           ).fetchone()[0]
+                    if orphans and not reason:
+                        reason = f"{orphans} indexed articles are not in the lake"
+                        con.execute("DELETE FROM docs")
+                        known = known.slice(0, 0)
+                        lake.unregister("_indexed")
+                        lake.register("_indexed", known)
+                    new = lake.execute(
+                        "SELECT a.article_id, a.title, a.body, a.source, a.published_at, a.run_id, a.match_key "
+                        "FROM articles a ANTI JOIN _indexed i USING (article_id)").to_arrow_table()
+                finally:
+                    lake.unregister("_indexed")
+                texts = [index_text(mk if mk else matching_key(f"{t or ''}\n{b or ''}"))
+                         for mk, t, b in zip(new.column("match_key").to_pylist(), new.column("title").to_pylist(),
+                                             new.column("body").to_pylist())]
+                rows = new.drop_columns(["match_key"]).append_column("text", pa.array(texts, pa.string()))
+                if rows.num_rows:
+                    con.register("_new_docs", rows)
+                    con.execute("INSERT INTO docs SELECT article_id, title, body, source, published_at, run_id, "
+                                "text FROM _new_docs")
+                    con.unregister("_new_docs")
+                total = con.execute("SELECT count(*) FROM docs").fetchone()[0]
+                if rows.num_rows or reason:
+                    con.execute(f"PRAGMA create_fts_index('docs', 'article_id', 'text', stemmer='none', "
+                                f"stopwords='none', ignore='{_IGNORE}', strip_accents=0, lower=1, overwrite=1)")
+                meta_rows = {"version": INDEX_VERSION, "lake_snapshot": str(snapshot), "last_run_id": last_run or "",
+                             "articles": str(total), "built_at": datetime.now(timezone.utc).isoformat()}
+                con.execute("DELETE FROM search_meta")
+                con.executemany("INSERT INTO search_meta VALUES (?, ?)", list(meta_rows.items()))
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            os.replace(work, target)
+        finally:
+            lake.close()
+    mode = ("created" if reason == "no index yet" else "rebuilt") if reason else "incremental"
+    return RefreshStats(mode, rows.num_rows, total, snapshot, last_run, time.perf_counter() - started, reason)
+
+
+def is_stale(warehouse: Warehouse | Path | str) -> bool:
+    """Whether the index is missing, from another version, or behind the lake's latest snapshot."""
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    meta = read_meta(wh)
+    if not meta or meta.get("version") != INDEX_VERSION:
+        return True
+    con = wh.connect(read_only=True)
+    try:
+        snapshot = con.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{CATALOG_NAME}')").fetchone()[0]
+    finally:
+        con.close()
+    return meta.get("lake_snapshot") != str(snapshot)
+
+
+# ---------------------------------------------------------------------------------------------
+# Searching
+# ---------------------------------------------------------------------------------------------
+
+SEARCH_COLUMNS = ["article_id", "title", "snippet", "score", "source", "published_at"]
+
+
+def search(warehouse: Warehouse | Path | str, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Ranked (BM25) articles for an Arabic or Latin-script query, best first.
+
+    Each row: ``article_id, title, snippet, score, source, published_at``. The index must exist
+    (:func:`refresh_search_index`); it is read as is, even if a newer publish is not in it yet.
+    """
+    path = search_path(warehouse)
+    if not path.exists():
+        raise WarehouseError(f"no search index at {path}: run refresh_search_index (or `akhbar search`, "
+                             "which builds it)")
+    terms = query_terms(query)
+    if not terms:
+        return []
+    con = _connect_file(path, read_only=True)
+    try:
+        rows = con.execute(bm25_sql(None, "?::VARCHAR[]", "?"), [terms, int(limit)]).fetchall()
+    finally:
+        con.close()
+    return [dict(zip(SEARCH_COLUMNS, (aid, title, snippet(body, query), score, source, published)))
+            for aid, title, body, score, source, published in rows]
+
+
+def attach_search(con: duckdb.DuckDBPyConnection, warehouse: Warehouse | Path | str) -> bool:
+    """Make ``search('query')`` usable in SQL on ``con`` (the read-only ``akhbar sql`` session).
+
+    Loads the fts extension and ATTACHes ``search.duckdb`` READ_ONLY as ``search_index``; call it
+    before ``enable_external_access``/``lock_configuration`` are set. Registers two Python
+    functions (``akhbar_query_terms``, ``akhbar_snippet``: the same normalization as the index) and
+    the temporary table macro ``search(query, lim := 20)`` returning
+    ``article_id, title, snippet, score, source, published_at``. Without an index file, ``search``
+    is still defined and fails with a message saying how to build it. Returns whether it attached.
+    """
+    path = search_path(warehouse)
+    con.execute(f"LOAD '{extension_path('fts')}'")
+    attached = False
+    if path.exists():
+        try:
+            con.execute(f"ATTACH '{path}' AS {SEARCH_CATALOG} (READ_ONLY)")
+            attached = True
+        except duckdb.Error:
+            attached = False  # being replaced or unreadable: the session works, search() explains
+    con.create_function("akhbar_query_terms", query_terms, ["VARCHAR"], "VARCHAR[]", side_effects=False)
+    con.create_function("akhbar_snippet", lambda body, q: snippet(body, q), ["VARCHAR", "VARCHAR"], "VARCHAR",
+                        side_effects=False)
+    if attached:
+        body = bm25_sql(SEARCH_CATALOG, "akhbar_query_terms(query)", "lim")
+        con.execute(f"""CREATE OR REPLACE TEMP MACRO search(query, lim := 20) AS TABLE
+            SELECT article_id, title, akhbar_snippet(body, query) AS snippet, score, source, published_at
+            FROM ({body})""")
+    else:
+        message = f"no search index at {path}: run `akhbar search` once (it builds the index)"
+        con.execute(f"""CREATE OR REPLACE TEMP MACRO search(query, lim := 20) AS TABLE
+            SELECT error('{message}')::VARCHAR AS article_id, NULL::VARCHAR AS title, NULL::VARCHAR AS snippet,
+                   NULL::DOUBLE AS score, NULL::VARCHAR AS source, NULL::TIMESTAMPTZ AS published_at
+            WHERE query IS NOT NULL LIMIT lim""")
+    return attached
