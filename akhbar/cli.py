@@ -170,6 +170,62 @@ def sql(
         console.print(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})", style="dim")
 
 
+quarantine_app = typer.Typer(help="Inspect and replay quarantined records.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    warehouse: WarehouseOpt = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage: ingest, prepare or validate.")] = None,
+    summary: Annotated[bool, typer.Option("--summary", "-s", help="Counts per stage and reason instead of rows.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+) -> None:
+    """Open quarantine rows (not yet settled by a replay): where each record came from and why."""
+    from akhbar.warehouse.lake import Warehouse, WarehouseError
+    from akhbar.warehouse.sql import run_query
+
+    where = "resolved_at IS NULL" + (f" AND stage = '{stage}'" if stage in ("ingest", "prepare", "validate") else "")
+    if summary:
+        query = (f"SELECT stage, split_part(reason, ':', 1) AS reason, count(*) AS records FROM quarantine "
+                 f"WHERE {where} GROUP BY ALL ORDER BY records DESC LIMIT {int(limit)}")
+    else:
+        query = (f"SELECT location, stage, expectation, reason, run_id FROM quarantine WHERE {where} "
+                 f"ORDER BY quarantined_at DESC, location LIMIT {int(limit)}")
+    try:
+        result = run_query(Warehouse(get_settings(warehouse=warehouse).warehouse), query)
+    except WarehouseError as exc:
+        raise _fail(str(exc)) from exc
+    _print_rows([dict(zip(result.columns, row)) for row in result.rows], fmt)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    warehouse: WarehouseOpt = None,
+    stage: Annotated[str | None, typer.Option(help="Only records quarantined at this stage.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only records whose reason contains this text.")] = None,
+    field_map: Annotated[list[str] | None, typer.Option("--map", "-m", help="Field mapping, as for `run`.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Run open quarantined records through the pipeline again (after a fix or a settings change).
+
+    Each one ends in exactly one place — published, duplicate or quarantined again — and its old
+    quarantine row is marked resolved in the same transaction. Example, after lowering the body
+    threshold: AKHBAR_MIN_BODY_CHARS=0 akhbar quarantine replay --stage validate
+    """
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from akhbar.flows.pipeline import replay_flow
+
+    settings = get_settings(warehouse=warehouse)
+    try:
+        summary = replay_flow(warehouse=str(settings.warehouse), stage=stage, reason=reason, field_map=field_map or [])
+    except Exception as exc:  # noqa: BLE001
+        raise _fail(f"the replay failed: {exc}") from exc
+    _print_summary(summary)
+
+
 ner_app = typer.Typer(help="Arabic named-entity recognition: evaluate the shipped model, tag text.",
                       no_args_is_help=True)
 app.add_typer(ner_app, name="ner")

@@ -112,6 +112,7 @@ class RunState:
     ner: ArabicNER | None = None
     linker: EntityLinker | None = None
     published_merges: set[tuple[str, str]] = field(default_factory=set)
+    replay: bool = False  # replaying quarantined records: their bytes are already in raw_documents
     pipeline_version: str = __version__
     timings: Counter[str] = field(default_factory=Counter)
 
@@ -223,7 +224,7 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         started = time.perf_counter()
         # A concurrent run may have published some of these bytes since we looked: the same
         # occurrence is then skipped, the same bytes elsewhere become a repeat of its outcome.
-        raced = set(wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in records]))
+        raced = set() if state.replay else set(wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in records]))
         raced_skipped = 0
         if raced:
             seen = wh.known_occurrences(con, [(r.raw_id, r.location) for r in records if r.raw_id in raced])
@@ -239,7 +240,8 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         prior = _prior_outcomes(state, articles, duplicates, quarantine, repeats)
         rep_dups, rep_quar = resolve_repeats(repeats, prior, run_id=run_id, now=now)
         batch = pub.BatchTables()
-        batch.add("raw_documents", [_raw_row(r, run_id, now) for r in records])
+        if not state.replay:
+            batch.add("raw_documents", [_raw_row(r, run_id, now) for r in records])
         batch.add("articles", articles)
         batch.add("article_signatures", signatures)
         batch.add("duplicates", duplicates + rep_dups)
@@ -260,7 +262,8 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
             state.timed("audit publish", started)
             fault_point("after-audit")
             started = time.perf_counter()
-            pub.commit(wh, con, staged)
+            statements = _resolve_replayed(state, con, records + repeats, batch) if state.replay else []
+            pub.commit(wh, con, staged, statements)
             fault_point("after-commit")
             state.published_merges.update((m["from_id"], m["to_id"]) for m in batch.rows.get("entity_merges", []))
             state.timed("publish", started)
@@ -272,6 +275,28 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         "quarantined": batch.count("quarantine"),
         **{f"reason:{k}": v for k, v in reasons.items()},
     }
+
+
+def _resolve_replayed(state: RunState, con: duckdb.DuckDBPyConnection, records: list[RawRecord],
+                      batch: pub.BatchTables) -> list[tuple[str, list]]:
+    """The UPDATE that settles replayed quarantine rows, run inside the publish transaction."""
+    import pyarrow as pa
+
+    outcome: dict[tuple[str, str], str] = {}
+    for table, label in (("articles", "published"), ("duplicates", "duplicate"), ("quarantine", "quarantined again")):
+        for row in batch.rows.get(table, []):
+            outcome.setdefault((row["raw_id"], row["location"]), label)
+    keys = [(r.raw_id, r.location) for r in records]
+    con.register("_resolutions", pa.table({
+        "raw_id": [k[0] for k in keys], "location": [k[1] for k in keys],
+        "resolution": [outcome.get(k, "quarantined again") for k in keys],
+    }))
+    return [(
+        "UPDATE quarantine SET resolved_at = ?, resolution = r.resolution, resolved_by_run = ? FROM _resolutions r "
+        "WHERE quarantine.raw_id = r.raw_id AND quarantine.location = r.location "
+        "AND quarantine.resolved_at IS NULL AND quarantine.run_id <> ?",
+        [datetime.now(timezone.utc), state.summary.run_id, state.summary.run_id],
+    )]
 
 
 def _assign_clusters(state: RunState, articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -412,8 +437,13 @@ def _progress(records: Iterator[RawRecord], state: RunState, artifact_id: Any, t
     progress.report(len(seen_files), state.summary.records_in)
 
 
-def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> RunSummary:
-    """Run the whole pipeline over ``inputs`` (called inside the Prefect flow)."""
+def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, replay: bool = False,
+                 replay_filter: tuple[str | None, str | None] = (None, None)) -> RunSummary:
+    """Run the whole pipeline over ``inputs`` (called inside a Prefect flow).
+
+    With ``replay``, the records are the open quarantine rows (filtered by stage and reason
+    substring) rebuilt from ``raw_documents`` instead of ``inputs``.
+    """
     logger = get_run_logger()
     wh = Warehouse(settings.warehouse)
     summary = RunSummary(run_id=new_run_id(), warehouse=str(wh.root))
@@ -423,7 +453,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> 
     con = wh.connect()
     try:
         _start_run(wh, con, summary, inputs)
-        state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con))
+        state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con), replay=replay)
         state.neardup = _load_neardup(con, settings.near_duplicate_threshold)
         state.validator = open_validator(state)
         state.ner, state.linker = load_entity_models(state)
@@ -431,7 +461,10 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> 
         artifact_id = create_progress_artifact(progress=0.0, description="files read")
         limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)
         state_dir = wh.root / "source_state"
-        records = (r for source in inputs for r in records_for_source(source, limits, state_dir=state_dir))
+        if replay:
+            records = quarantined_records(con, *replay_filter)
+        else:
+            records = (r for source in inputs for r in records_for_source(source, limits, state_dir=state_dir))
         stream = _progress(records, state, artifact_id, total_files)
         for batch_no, records in enumerate(batched(stream, settings.batch_size), start=1):
             _run_batch(state, records, batch_no)
@@ -473,12 +506,41 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap) -> 
     return summary
 
 
+def quarantined_records(con: duckdb.DuckDBPyConnection, stage: str | None, reason: str | None) -> list[RawRecord]:
+    """Open quarantine rows as raw records again (bytes from raw_documents), for a replay."""
+    rows = con.execute(
+        "SELECT q.raw_id, q.location, q.source_name, r.format, r.content FROM quarantine q "
+        "JOIN raw_documents r USING (raw_id) WHERE q.resolved_at IS NULL "
+        "AND (? IS NULL OR q.stage = ?) AND (? IS NULL OR q.reason ILIKE '%' || ? || '%') ORDER BY q.location",
+        [stage, stage, reason, reason],
+    ).fetchall()
+    out = []
+    for raw_id, location, source_name, fmt, content in rows:
+        fields, error = None, None
+        if fmt in ("json", "jsonl"):
+            try:
+                fields = json.loads(content)
+            except ValueError as exc:
+                error = f"invalid JSON: {exc}"
+            else:
+                if not isinstance(fields, dict):
+                    fields, error = None, "JSON value is not an object"
+        elif fmt == "unknown":
+            error = "unsupported file type"
+        out.append(RawRecord(raw_id, location, source_name, fmt, bytes(content), fields, error))
+    return out
+
+
 def _run_batch(state: RunState, records: list[RawRecord], batch_no: int) -> None:
     s = state.summary
     started = time.perf_counter()
     wh, con = state.warehouse, state.con
-    ingested = wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in records])
-    occurrences = wh.known_occurrences(con, [(r.raw_id, r.location) for r in records if r.raw_id in ingested])
+    if state.replay:  # every record is a known occurrence being given another chance
+        ingested: dict[str, tuple] | set[str] = set()
+        occurrences: set[tuple[str, str]] = set()
+    else:
+        ingested = wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in records])
+        occurrences = wh.known_occurrences(con, [(r.raw_id, r.location) for r in records if r.raw_id in ingested])
     fresh, repeats, skipped = split_by_raw_id(records, ingested, occurrences)
     s.skipped += skipped
     state.timed("skip known", started)
@@ -510,4 +572,17 @@ def ingest_flow(inputs: list[str], warehouse: str | None = None, field_map: list
     """Ingest articles from files, directories or zips into the warehouse; returns the run summary."""
     settings = get_settings(warehouse=warehouse, batch_size=batch_size)
     summary = run_pipeline([_source(p) for p in inputs], settings, FieldMap.parse(field_map or []))
+    return asdict(summary)
+
+
+@flow(name="akhbar-replay-quarantine", flow_run_name="replay quarantine", log_prints=True)
+def replay_flow(warehouse: str | None = None, stage: str | None = None, reason: str | None = None,
+                field_map: list[str] | None = None, batch_size: int | None = None) -> dict[str, Any]:
+    """Give quarantined records another pass (after a fix or a settings change).
+
+    Each replayed record ends in exactly one place: published, duplicate, or quarantined again;
+    its old quarantine row is marked resolved in the same transaction.
+    """
+    settings = get_settings(warehouse=warehouse, batch_size=batch_size)
+    summary = run_pipeline([], settings, FieldMap.parse(field_map or []), replay=True, replay_filter=(stage, reason))
     return asdict(summary)

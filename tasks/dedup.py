@@ -104,4 +104,5 @@ def resolve_repeats(
 def quarantine_row(raw_id: str, location: str, source_name: str, stage: str, reason: str,
                    expectation: str | None, run_id: str, now: datetime) -> dict[str, Any]:
     return {"raw_id": raw_id, "location": location, "source_name": source_name, "stage": stage,
-            "expectation": expectation, "reason": reason, "quarantined_at": now, "run_id": run_id}
+            "expectation": expectation, "reason": reason, "quarantined_at": now, "run_id": run_id,
+            "resolved_at": None, "resolution": None, "resolved_by_run": None}

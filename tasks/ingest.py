@@ -169,8 +169,9 @@ def _json_object_record(obj: Any, location: str, source_name: str, fmt: str) -> 
     return _record(location, source_name, fmt, content, fields=obj)
 
 
-def _jsonl_records(data: bytes, location: str, source_name: str, limits: IngestLimits) -> Iterator[RawRecord]:
-    for lineno, line in enumerate(data.splitlines(), start=1):
+def _jsonl_records(data: bytes, location: str, source_name: str, limits: IngestLimits,
+                   first_line: int = 1) -> Iterator[RawRecord]:
+    for lineno, line in enumerate(data.splitlines(), start=first_line):
         where = f"{location}#{lineno}"
         if not line.strip():
             continue
@@ -268,6 +269,12 @@ def _file_records(path: Path, location: str, limits: IngestLimits, source_name: 
     if fmt == "zip":
         yield from _zip_records(path, location, limits, source_name)
         return
+    if fmt == "jsonl":
+        yield from _jsonl_file_records(path, location, limits, source_name)
+        return
+    if fmt == "html":
+        yield from _html_file_record(path, location, limits, source_name)
+        return
     cap, setting = _cap(fmt, limits)
     try:
         data = _read_capped(path, cap)
@@ -279,6 +286,39 @@ def _file_records(path: Path, location: str, limits: IngestLimits, source_name: 
                      f"file larger than the size limit ({st.st_size} > {cap} bytes; raise AKHBAR_{setting.upper()})")
         return
     yield from records_from_bytes(data, location, source_name, fmt, limits)
+
+
+def _jsonl_file_records(path: Path, location: str, limits: IngestLimits, source_name: str) -> Iterator[RawRecord]:
+    """Stream a JSONL file line by line: memory stays bounded by one line, whatever the file size."""
+    try:
+        with path.open("rb") as fh:
+            lineno = 0
+            while True:
+                line = fh.readline(limits.max_record_bytes + 1)
+                if not line:
+                    break
+                lineno += 1
+                if len(line) > limits.max_record_bytes and not line.endswith(b"\n"):
+                    while line and not line.endswith(b"\n"):  # skip the rest of the oversized line
+                        line = fh.readline(1 << 20)
+                    yield _error(f"{location}#{lineno}", source_name, "jsonl", b"",
+                                 "line larger than the size limit; raise AKHBAR_MAX_RECORD_BYTES")
+                    continue
+                yield from _jsonl_records(line, location, source_name, limits, first_line=lineno)
+    except OSError as exc:
+        yield _error(location, source_name, "jsonl", location.encode(), f"cannot read file: {exc}")
+
+
+def _html_file_record(path: Path, location: str, limits: IngestLimits, source_name: str) -> Iterator[RawRecord]:
+    """One HTML page; gzip bodies (by magic bytes) inflated with a cap, so a gzip bomb is refused."""
+    from akhbar.tasks.html_extract import read_html_file
+
+    try:
+        data = read_html_file(path, max_bytes=limits.max_record_bytes)
+    except (ValueError, OSError, EOFError) as exc:
+        yield _error(location, source_name, "html", _head(path), f"{exc}; raise AKHBAR_MAX_RECORD_BYTES if the page is real")
+        return
+    yield from records_from_bytes(data, location, source_name, "html", limits)
 
 
 def _zip_records(path: Path, location: str, limits: IngestLimits, source_name: str) -> Iterator[RawRecord]:

@@ -137,7 +137,7 @@ def prepare_records(
             fields = extract_fields(record, field_map)
         except BinaryDataError as exc:
             out.quarantined.append(Quarantined(record.raw_id, record.location, record.source_name, "prepare",
-                                               exc.reason if hasattr(exc, "reason") else str(exc)))
+                                               str(exc)))
             continue
         except ValueError as exc:
             out.quarantined.append(Quarantined(record.raw_id, record.location, record.source_name, "prepare",

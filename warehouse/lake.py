@@ -10,8 +10,9 @@ Extensions are loaded from PyPI packages by path, so nothing is downloaded at ru
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,10 +56,19 @@ def new_connection(extensions: tuple[str, ...] = ("sqlite_scanner", "ducklake"))
 
 
 class Warehouse:
-    """A warehouse directory: ``catalog.sqlite``, ``data/`` (Parquet), ``gx/`` (Data Docs), ``staging/``."""
+    """A warehouse directory: ``catalog.sqlite``, ``data/`` (Parquet), ``gx/`` (Data Docs), ``staging/``.
 
-    def __init__(self, root: Path | str):
+    ``catalog`` selects where the DuckLake catalog lives: ``None`` for the SQLite file in the
+    directory, or ``postgres:<libpq connection string>`` (e.g. ``postgres:dbname=akhbar
+    host=127.0.0.1``) for a PostgreSQL catalog that several machines can share and that accepts
+    concurrent commits. Data files always live under ``root/data``.
+    """
+
+    def __init__(self, root: Path | str, catalog: str | None = None):
         self.root = Path(root).resolve()
+        self.catalog = catalog or os.environ.get("AKHBAR_CATALOG") or None
+        if self.catalog and not self.catalog.startswith("postgres:"):
+            raise WarehouseError(f"unsupported catalog {self.catalog!r}: use postgres:<connection string> or unset it")
 
     @property
     def catalog_path(self) -> Path:
@@ -72,7 +82,13 @@ class Warehouse:
     def staging_path(self) -> Path:
         return self.root / "staging"
 
+    @property
+    def catalog_uri(self) -> str:
+        return f"ducklake:{self.catalog}" if self.catalog else f"ducklake:sqlite:{self.catalog_path}"
+
     def exists(self) -> bool:
+        if self.catalog:
+            return self.data_path.exists()
         return self.catalog_path.exists()
 
     def publish_lock(self, timeout: float = 600.0) -> FileLock:
@@ -105,7 +121,8 @@ class Warehouse:
             # Always write Parquet files (no inlining of small inserts into the catalog), so every
             # table is readable as Parquet by any tool.
             options.append("DATA_INLINING_ROW_LIMIT 0")
-        return f"ATTACH 'ducklake:sqlite:{self.catalog_path}' AS {CATALOG_NAME} ({', '.join(options)})"
+        uri = self.catalog_uri.replace("'", "''")
+        return f"ATTACH '{uri}' AS {CATALOG_NAME} ({', '.join(options)})"
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the lake attached and selected (``USE lake``)."""
@@ -113,12 +130,12 @@ class Warehouse:
             raise WarehouseError(f"no warehouse at {self.root}: run `akhbar run` first (or pass --warehouse)")
         if not read_only:
             self.data_path.mkdir(parents=True, exist_ok=True)
-        con = new_connection()
+        con = new_connection(("postgres_scanner", "ducklake") if self.catalog else ("sqlite_scanner", "ducklake"))
         try:
             con.execute(self._attach_sql(read_only))
         except duckdb.Error as exc:
             con.close()
-            raise WarehouseError(f"cannot open the warehouse catalog {self.catalog_path}: {exc}") from exc
+            raise WarehouseError(f"cannot open the warehouse catalog {self.catalog_uri}: {exc}") from exc
         con.execute(f"USE {CATALOG_NAME}")
         return con
 
@@ -134,10 +151,13 @@ class Warehouse:
                 if col.name not in existing:
                     con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {col.sql_type}')
 
-    def publish(self, con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table | Path]) -> None:
+    def publish(self, con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table | Path],
+                statements: Sequence[tuple[str, list]] = ()) -> None:
         """Append to several tables in ONE transaction: all rows become visible together, or none.
 
         Values are Arrow tables or paths of staged Parquet files. Columns are matched by name.
+        ``statements`` (SQL, parameters) run in the same transaction after the inserts (e.g. marking
+        replayed quarantine rows resolved).
         """
         from akhbar.faults import fault_point
 
@@ -156,6 +176,8 @@ class Warehouse:
                         con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {view}")
                     finally:
                         con.unregister(view)
+            for sql, params in statements:
+                con.execute(sql, params)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -115,7 +115,8 @@ def with_audit_columns(frame: pd.DataFrame, bodies: dict[str, str], entity_ids: 
     return frame
 
 
-def commit(warehouse: Warehouse, con: duckdb.DuckDBPyConnection, staged: dict[str, Path]) -> None:
-    """Append all staged tables in one transaction."""
+def commit(warehouse: Warehouse, con: duckdb.DuckDBPyConnection, staged: dict[str, Path],
+           statements: list[tuple[str, list]] | None = None) -> None:
+    """Append all staged tables (and run ``statements``) in one transaction."""
     non_empty = {name: path for name, path in staged.items() if pq.read_metadata(path).num_rows}
-    warehouse.publish(con, non_empty)
+    warehouse.publish(con, non_empty, statements or [])

@@ -135,6 +135,9 @@ QUARANTINE = Table(
         ("reason", "VARCHAR", "human-readable cause"),
         ("quarantined_at", "TIMESTAMPTZ", "when"),
         ("run_id", "VARCHAR", "the run that quarantined it"),
+        ("resolved_at", "TIMESTAMPTZ", "when a replay settled it (NULL while open)"),
+        ("resolution", "VARCHAR", "published | duplicate | quarantined again (by the replay)"),
+        ("resolved_by_run", "VARCHAR", "the replay run"),
     ),
 )
 

@@ -324,8 +324,13 @@ class ArabicNER:
         starts = np.zeros(len(sentences) + 1, dtype=np.int64)
         np.cumsum([len(s) for s in sentences], out=starts[1:])
         order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
-        for g0 in range(0, len(order), 512):
-            grp = order[g0: g0 + 512]
+        # batches of similar length: at most 512 sentences and ~16k padded cells each
+        groups: list[list[int]] = []
+        for i in order:
+            if not groups or len(groups[-1]) >= 512 or (len(groups[-1]) + 1) * len(sentences[i]) > 16384:
+                groups.append([])
+            groups[-1].append(i)
+        for grp in groups:
             lens = np.array([len(sentences[i]) for i in grp])
             B, T = len(grp), int(lens.max())
             tid = np.zeros((B, T + 4), dtype=np.int64)  # 2 cells of padding each side
@@ -618,38 +623,36 @@ def propagate_document(sents: list[list[str]], tags: list[list[str]], conf: list
                         me[k] = "crf+doc"
     if not best:
         return
-    maxlen = max(len(k) for k in best)
-    firsts = {k[0] for k in best}
+    lens: dict[str, set[int]] = {}
+    for k in best:
+        lens.setdefault(k[0], set()).add(len(k))
+    lens_by_first = {f: sorted(v, reverse=True) for f, v in lens.items()}
+    firsts = lens_by_first.keys()
+    kt = _key_token
     for s, tg, cf, me in zip(sents, tags, conf, meth):
         n = len(s)
-        i = 0
-        while i < n:
+        # candidate starts (untagged, first token matches a key); later hits only tag to the right
+        cand = [i for i in range(n) if tg[i] == "O" and kt(s[i], True) in firsts]
+        for i in cand:
             if tg[i] != "O":
-                i += 1
                 continue
-            f = _key_token(s[i], True)
-            if f not in firsts:
-                i += 1
-                continue
+            f = kt(s[i], True)
             hit = None
-            for ln in range(min(maxlen, n - i), 0, -1):
-                if any(tg[k] != "O" for k in range(i, i + ln)):
+            for ln in lens_by_first[f]:  # longest first
+                if ln > n - i or any(tg[k] != "O" for k in range(i, i + ln)):
                     continue
-                key = (f,) + tuple(normalize(s[k]) for k in range(i + 1, i + ln))
+                key = (f,) + tuple(kt(s[k], False) for k in range(i + 1, i + ln))
                 b = best.get(key)
                 if b:
                     hit = (ln, b)
                     break
             if hit is None:
-                i += 1
                 continue
             ln, (lab, c) = hit
-            # do not extend a mention that ends right before this one
             for k in range(i, i + ln):
                 tg[k] = ("B-" if k == i else "I-") + lab
                 cf[k] = c
                 me[k] = "crf+doc"
-            i += ln
 
 
 # --------------------------------------------------------------------------- evaluation

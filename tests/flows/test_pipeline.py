@@ -128,3 +128,27 @@ def test_one_saudinewsnet_day(prefect_harness, tmp_path: Path, saudinewsnet_zips
                       " + (select count(*) from quarantine)")[0]
     assert total == n_records
     assert _q(wh, "select count(*) from articles where body like '%// انتهى //%'") == [(0,)]
+
+
+def test_quarantine_replay_after_a_settings_change(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    from akhbar.flows.pipeline import ingest_flow, replay_flow
+
+    root = tmp_path / "in"
+    root.mkdir()
+    rows = [{"title": "قصير", "body": "نص قصير.", "url": "https://a.example/1"},
+            {"title": "طويل", "body": "نص طويل بما يكفي " * 10, "url": "https://a.example/2"}]
+    (root / "x.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    wh = tmp_path / "wh"
+    monkeypatch.setenv("AKHBAR_MIN_BODY_CHARS", "50")
+    first = ingest_flow(inputs=[str(root)], warehouse=str(wh))
+    assert (first["published"], first["quarantined"]) == (1, 1)
+
+    monkeypatch.setenv("AKHBAR_MIN_BODY_CHARS", "1")
+    replay = replay_flow(warehouse=str(wh))
+    assert (replay["records_in"], replay["published"], replay["quarantined"]) == (1, 1, 0)
+    assert _q(wh, "select resolution from quarantine") == [("published",)]
+    (total,) = _q(wh, "select (select count(*) from articles) + (select count(*) from duplicates) + "
+                      "(select count(*) from quarantine where resolved_at is null)")[0]
+    assert total == 2
+    again = replay_flow(warehouse=str(wh))  # nothing open: nothing to do
+    assert again["records_in"] == 0

@@ -67,3 +67,56 @@ def test_sql_reads_tables_but_not_files(warehouse: Warehouse) -> None:
 def test_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="akhbar run"):
         run_query(Warehouse(tmp_path / "none"), "select 1")
+
+
+def _postgres_or_skip() -> str:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    return "postgres:dbname=test host=127.0.0.1 user=postgres"
+
+
+def test_postgres_catalog_accepts_concurrent_writers(tmp_path: Path) -> None:
+    """Two writers commit to one PostgreSQL catalog at the same time; both succeed."""
+    import threading
+    import uuid
+
+    import duckdb
+
+    base = _postgres_or_skip()
+    schema = f"akhbar_test_{uuid.uuid4().hex[:8]}"
+    admin = duckdb.connect()
+    from akhbar.warehouse.lake import extension_path
+
+    admin.execute(f"LOAD '{extension_path('postgres_scanner')}'")
+    admin.execute(f"ATTACH '{base.removeprefix('postgres:')}' AS pg (TYPE postgres)")
+    admin.execute(f"CALL postgres_execute('pg', 'CREATE SCHEMA {schema}')")
+    try:
+        catalog = f"{base} options='-c search_path={schema}'"
+        wh = Warehouse(tmp_path / "wh", catalog=catalog)
+        con = wh.connect()
+        wh.ensure_schema(con)
+        con.close()
+        errors: list[BaseException] = []
+
+        def write(raw_id: str) -> None:
+            try:
+                c = wh.connect()
+                wh.publish(c, {"raw_documents": RAW_DOCUMENTS.from_rows([_raw(raw_id)])})
+                c.close()
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(f"r{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        reader = wh.connect(read_only=True)
+        assert reader.execute("select count(*) from raw_documents").fetchone() == (2,)
+    finally:
+        admin.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA {schema} CASCADE')")
