@@ -15,6 +15,7 @@ until a command runs.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -105,22 +106,31 @@ def server_cmd(
     console.print(f"Prefect UI:  http://{shown}:{port}")
     console.print("In the shell where you run `akhbar serve` (or a worker), first:")
     console.print(f"  export PREFECT_API_URL=http://{shown}:{port}/api", highlight=False, soft_wrap=True)
-    console.print(f"database: {database or 'SQLite under ' + env.get('PREFECT_HOME', '~/.prefect')}; "
+    shown_db = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", database) if database else None
+    console.print(f"database: {shown_db or 'SQLite under ' + env.get('PREFECT_HOME', '~/.prefect')}; "
                   "stop with Ctrl-C", style="dim", highlight=False)
     sys.stdout.flush()
     cmd = [sys.executable, "-m", "prefect", "server", "start"]
     os.execvpe(cmd[0], cmd, env)  # replace this process: Ctrl-C and signals go straight to the server
 
 
-def _check_api(url: str) -> None:
+def _check_api(url: str, wait_s: float = 60.0) -> None:
+    """Wait (a server that was just started may still be migrating its database) or explain."""
+    import time
+
     import httpx
 
-    try:
-        response = httpx.get(url.rstrip("/") + "/health", timeout=5.0, trust_env=False)
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise _fail(f"no Prefect server answers at {url} ({exc.__class__.__name__}): start one with "
-                    "`akhbar server` and export the PREFECT_API_URL it prints") from exc
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            response = httpx.get(url.rstrip("/") + "/health", timeout=5.0, trust_env=False)
+            response.raise_for_status()
+            return
+        except httpx.HTTPError as exc:
+            if time.monotonic() > deadline:
+                raise _fail(f"no Prefect server answers at {url} ({exc.__class__.__name__}): start one with "
+                            "`akhbar server` and export the PREFECT_API_URL it prints") from exc
+            time.sleep(1.0)
 
 
 def serve_cmd(
@@ -136,9 +146,17 @@ def serve_cmd(
     cron: Annotated[str, typer.Option(help="Schedule of the default deployment (5-field cron).")] = "0 * * * *",
     timezone: Annotated[str | None, typer.Option(
         help="Time zone of --cron \\[env: AKHBAR_TIMEZONE; default: Asia/Riyadh].")] = None,
+    name: Annotated[str, typer.Option(help="Name of the default deployment (not with --sources, where each "
+                                      "source's name is used).")] = "akhbar-hourly",
     limit: Annotated[int | None, typer.Option(help="At most this many flow runs at once in this process.")] = None,
+    work_pool: Annotated[str | None, typer.Option(
+        "--work-pool", help="Register the deployment(s) with this work pool and exit instead of serving: "
+        "workers started with `prefect worker start --pool NAME` on any machine with akhbar installed "
+        "run them. Create the pool first: prefect work-pool create NAME --type process")] = None,
 ) -> None:
     """Register the ingest deployment(s) with the Prefect server and run them on schedule (Ctrl-C stops).
+
+    With --work-pool the deployments are registered for workers instead, and the command exits.
 
     Needs PREFECT_API_URL (printed by `akhbar server`). Runs can also be started from the UI
     (deployment → Run) or with: prefect deployment run 'akhbar-ingest/akhbar-hourly'
@@ -173,20 +191,34 @@ def serve_cmd(
         missing = [p for p in inputs or [] if "://" not in p and not Path(p).exists()]
         if missing:
             raise _fail(f"input not found: {', '.join(missing)}")
-    default_sources = [p if "://" in p else str(Path(p).absolute()) for p in inputs or []]
+    default_sources = [p if "://" in p else str(Path(p).resolve()) for p in inputs or []]
 
     from prefect import serve
 
     from akhbar.flows.deploy import build_deployments
 
-    deployments = build_deployments(specs, settings.warehouse, cron, settings.timezone,
-                                    default_sources=default_sources)
+    # Only an explicit warehouse is baked into the deployments: otherwise each machine that runs them
+    # (a worker of a pool, too) uses its own AKHBAR_WAREHOUSE / default.
+    explicit = warehouse or os.environ.get("AKHBAR_WAREHOUSE") or None
+    deployments = build_deployments(specs, explicit, cron, settings.timezone,
+                                    default_sources=default_sources, default_name=name)
     ui = api.rstrip("/").removesuffix("/api")
     for dep in deployments:
         when = ", ".join(f"{s.schedule.cron} {s.schedule.timezone}" for s in dep.schedules) or "on demand"
         console.print(f"deployment [bold]akhbar-ingest/{dep.name}[/]: {when}; sources {dep.parameters['sources']}",
-                      highlight=False)
-    console.print(f"warehouse: {settings.warehouse}; UI: {ui}/deployments", highlight=False)
+                      highlight=False, soft_wrap=True)
+    console.print(f"warehouse: {settings.warehouse}; UI: {ui}/deployments", highlight=False, soft_wrap=True)
+    if work_pool:
+        from prefect import deploy
+
+        try:
+            ids = deploy(*deployments, work_pool_name=work_pool, build=False, push=False,
+                         print_next_steps_message=False, ignore_warnings=True)
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
+        console.print(f"{len(ids)} deployment(s) registered with work pool {work_pool!r}; start workers with: "
+                      f"prefect worker start --pool {work_pool}", highlight=False, soft_wrap=True)
+        return
     kwargs = {"limit": limit} if limit else {}
     serve(*deployments, print_starting_message=False, **kwargs)
 

@@ -82,14 +82,15 @@ def _tags(spec: SourceSpec) -> list[str]:
 
 def build_deployments(specs: Iterable[SourceSpec] | None, warehouse: str | Path | None,
                       default_cron: str = DEFAULT_CRON, timezone: str = "UTC", *,
-                      default_sources: list[str] | None = None) -> list[RunnerDeployment]:
+                      default_sources: list[str] | None = None,
+                      default_name: str = DEFAULT_DEPLOYMENT) -> list[RunnerDeployment]:
     """One deployment per enabled source spec, or one default deployment when ``specs`` is None.
 
     * a spec runs on its own ``schedule`` in its own ``timezone``; a spec without a schedule gets an
       on-demand deployment (no schedule: "absent = run only on demand", see tasks/sources.py);
       disabled specs get no deployment;
-    * ``specs is None``: one deployment ``akhbar-hourly`` over ``default_sources`` (the seeds when
-      empty) on ``default_cron`` in ``timezone``;
+    * ``specs is None``: one deployment ``default_name`` (``akhbar-hourly``) over ``default_sources``
+      (the seeds when empty) on ``default_cron`` in ``timezone``;
     * parameters are ``sources`` (list of locations) and ``warehouse`` (absolute path or None = the
       worker's AKHBAR_WAREHOUSE), plus ``source_name``, ``fetch_pages`` and ``timezone``.
     """
@@ -104,7 +105,7 @@ def build_deployments(specs: Iterable[SourceSpec] | None, warehouse: str | Path 
 
             sources = [str(get_settings().seeds_dir / "articles")]
         deployments.append(scheduled_ingest.to_deployment(
-            name=DEFAULT_DEPLOYMENT,
+            name=default_name,
             schedules=[Cron(default_cron, timezone=timezone)],
             parameters={"sources": sources, "warehouse": wh, "timezone": timezone},
             tags=["akhbar"],

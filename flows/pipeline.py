@@ -169,13 +169,14 @@ def prepare_batch(state: RunState, records: list[RawRecord]) -> PreparedBatch:
     """Decode, extract, clean, date and language-tag a batch (CPU-bound, no warehouse writes)."""
     started = time.perf_counter()
     batch_stats = TemplateStats(min_articles=state.templates.min_articles, min_share=state.templates.min_share)
-    observe_templates(records, state.field_map, batch_stats)
+    observed = observe_templates(records, state.field_map, batch_stats)
     state.templates.merge(batch_stats)
     prepared = prepare_records(
         records, field_map=state.field_map, templates=state.templates, run_id=state.summary.run_id,
         pipeline_version=state.pipeline_version, timezone_name=state.settings.timezone,
     )
     prepared.templates_seen = batch_stats
+    prepared.observed = observed
     state.timed("prepare", started)
     return prepared
 
@@ -247,6 +248,11 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         batch.add("duplicates", duplicates + rep_dups)
         batch.add("quarantine", quarantine + rep_quar)
         delta = prepared.templates_seen or TemplateStats()
+        if raced:  # count only what this run publishes: the other run counted its own
+            delta = TemplateStats()
+            for rid, (source, body) in prepared.observed.items():
+                if rid not in raced:
+                    delta.observe(source, body)
         batch.add("source_templates", [{"source": s, "line_key": k, "n_articles": n, "run_id": run_id}
                                        for s, k, n in delta.to_rows(min_articles=1)])
         batch.add("source_totals", [{"source": s, "n_articles": n, "run_id": run_id}

@@ -44,6 +44,7 @@ class PreparedBatch:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     templates_seen: TemplateStats | None = None  # this batch's template counts, persisted on publish
+    observed: dict[str, tuple[str, str]] = field(default_factory=dict)  # raw_id -> (source, body)
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,14 @@ def _body_aliases(field_map: FieldMap) -> list[str]:
     return [field_map.explicit["body"]] if "body" in field_map.explicit else list(FIELD_ALIASES["body"])
 
 
-def observe_templates(records: Sequence[RawRecord], field_map: FieldMap, stats: TemplateStats) -> None:
-    """Feed each readable record's body to the per-source template statistics."""
+def observe_templates(records: Sequence[RawRecord], field_map: FieldMap,
+                      stats: TemplateStats) -> dict[str, tuple[str, str]]:
+    """Feed each readable record's body to the per-source template statistics.
+
+    Returns what was observed per raw id, ``(source, body)``, so the counts can be rebuilt for a
+    subset if some records turn out not to be published by this run (a concurrent run won them).
+    """
+    observed: dict[str, tuple[str, str]] = {}
     for record in records:
         if record.error:
             continue
@@ -112,6 +119,8 @@ def observe_templates(records: Sequence[RawRecord], field_map: FieldMap, stats: 
         except (ValueError, BinaryDataError):
             continue
         stats.observe(fields.source, fields.body)
+        observed[record.raw_id] = (fields.source, fields.body)
+    return observed
 
 
 def prepare_records(

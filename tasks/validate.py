@@ -103,17 +103,28 @@ class Validator:
 
     def __init__(self, project_dir: Path, expectations_dir: Path):
         import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from filelock import FileLock
 
         self._gx = gx
         self.expectations_dir = Path(expectations_dir)
         project_dir.mkdir(parents=True, exist_ok=True)
-        self.context = gx.get_context(mode="file", project_root_dir=str(project_dir))
+        # Concurrent runs share one GX project: its stores are files that each run rewrites, so
+        # every GX call holds this lock, and a run whose cached objects went stale rebuilds them.
+        self._lock = FileLock(str(project_dir / ".gx.lock"), timeout=600)
+        self._project_dir = project_dir
+        self._checkpoints: dict[str, Any] = {}
+        self._meta: dict[str, list[dict[str, Any]]] = {}
+        with self._lock:
+            self._open_context()
+
+    def _open_context(self) -> None:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.context = self._gx.get_context(mode="file", project_root_dir=str(self._project_dir))
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         self.context.variables.save()
         self._datasource = self.context.data_sources.add_or_update_pandas("akhbar")
-        self._checkpoints: dict[str, Any] = {}
-        self._meta: dict[str, list[dict[str, Any]]] = {}
+        self._checkpoints.clear()
 
     def _checkpoint(self, suite_name: str, id_column: str) -> Any:
         key = f"{suite_name}:{id_column}"
@@ -155,12 +166,23 @@ class Validator:
     def validate(self, suite_name: str, frame: pd.DataFrame, *, id_column: str, run_name: str,
                  parameters: dict[str, Any] | None = None) -> ValidationOutcome:
         """Validate ``frame`` against the suite file ``<suite_name>.json``; the result is stored."""
-        checkpoint = self._checkpoint(suite_name, id_column)
-        result = checkpoint.run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters=parameters or {},
-            run_id=self._gx.RunIdentifier(run_name=run_name),
-        )
+        from great_expectations.exceptions import GreatExpectationsError
+        from great_expectations.exceptions.resource_freshness import ResourceFreshnessAggregateError
+
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    checkpoint = self._checkpoint(suite_name, id_column)
+                    result = checkpoint.run(
+                        batch_parameters={"dataframe": frame},
+                        expectation_parameters=parameters or {},
+                        run_id=self._gx.RunIdentifier(run_name=run_name),
+                    )
+                    break
+                except (GreatExpectationsError, ResourceFreshnessAggregateError):
+                    if attempt == 2:
+                        raise
+                    self._open_context()  # another run replaced the stored suite/checkpoint
         return self._outcome(suite_name, frame, id_column, result)
 
     def _outcome(self, suite_name: str, frame: pd.DataFrame, id_column: str, result: Any) -> ValidationOutcome:
@@ -189,6 +211,7 @@ class Validator:
 
     def build_docs(self) -> str:
         """Rebuild Data Docs from every stored result; returns the local index path."""
-        self.context.build_data_docs()
+        with self._lock:
+            self.context.build_data_docs()
         index = Path(self.context.root_directory) / "uncommitted" / "data_docs" / "local_site" / "index.html"
         return str(index)

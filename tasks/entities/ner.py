@@ -6,6 +6,12 @@ feature is an (offset, word-type attribute) pair, so the state scores of a token
 of per-(offset, type) score vectors which are computed once per word type and cached;
 Viterbi and forward-backward run batched in numpy.  The output equals crfsuite's.
 
+Two passes (stacking): the first-pass CRF's marginals give document-level features (how the
+other occurrences of a word's clitic-free base in the same article were tagged, first-pass labels
+of the neighbours) and a label lexicon from the training data; a second-pass CRF over the
+per-type features plus these is decoded for the output (``ar_ner2_weights.npz``; without it the
+first pass is the output).  See ``ner_features.doc_feature_values``.
+
 Document-level consistency: inside one document (an article) a name tagged once is
 tagged at its other untagged occurrences too (``method="crf+doc"``), and a name's label is
 made consistent across the document by confidence-weighted vote.
@@ -13,7 +19,6 @@ made consistent across the document by confidence-weighted vote.
 from __future__ import annotations
 
 import functools
-from itertools import repeat
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -457,8 +462,9 @@ class ArabicNER:
         out = []
         k = 0
         for d in docs:
-            tags = [_repair([self.out_tags[x] for x in paths[k + j]]) for j in range(len(d))]
-            conf = [list(map(float, margs[k + j])) for j in range(len(d))]
+            ot = self.out_tags
+            tags = [_repair([ot[x] for x in paths[k + j].tolist()]) for j in range(len(d))]
+            conf = [margs[k + j].tolist() for j in range(len(d))]
             k += len(d)
             meth = [["crf"] * len(s) for s in d]
             if propagate:

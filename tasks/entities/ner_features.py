@@ -286,15 +286,6 @@ DOC_SLOTS = ("dPER", "dLOC", "dORG", "dc", "f0", "f-1", "f+1", "dn-1", "dn+1", "
 _DOC_BINS = np.array([0.1, 0.35, 0.65])  # others' mean prob of a type -> 1..4 (0 = no other occurrence)
 
 
-def doc_key(word: str, res: Resources) -> str | None:
-    """Document key of a token: clitic-free base of its normalised form (None for non-words)."""
-    n = normalize(word)
-    if shape(word) != "A":
-        return None
-    base = split_clitics(n, res.freq)[2]
-    return base if len(base) >= 2 else None
-
-
 def doc_feature_values(P: np.ndarray, doc: np.ndarray, key: np.ndarray, sent_start: np.ndarray,
                        sent_end: np.ndarray, labels: list[str], lex: np.ndarray | None = None) -> np.ndarray:
     """Second-pass feature values, one row per token (int matrix, columns = ``DOC_SLOTS``).

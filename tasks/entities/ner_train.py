@@ -11,9 +11,12 @@ Steps: (1) corpus lexicon from ANT (word clusters, base-form statistics) unless
 ``ant_lexicon.tsv`` already exists in ``out`` (``--rebuild-lexicon`` forces it);
 (2) dev split = last ``dev_fraction`` of sentences; person/org name lists from the
 training part only, in k folds (jackknifed, so the CRF does not learn to over-trust them);
-(3) crfsuite L-BFGS training; dev evaluation with document-level propagation;
-(4) optionally (``--final all``) retrain on all sentences; export ``ar_ner.crfsuite`` and
-``ar_ner_weights.npz`` (per-attribute score vectors used by :mod:`..ner`).
+(3) crfsuite L-BFGS training of the first pass; (4) second pass (stacking): 4-fold (by
+pseudo-document) cross-validated first-pass marginals -> document features + jackknifed label
+lexicon -> second crfsuite model; dev evaluation (first pass / second pass, with and without
+document-level propagation); (5) optionally (``--final all``) retrain on all sentences; export
+``ar_ner.crfsuite``/``ar_ner2.crfsuite`` and ``ar_ner_weights.npz``/``ar_ner2_weights.npz``
+(per-attribute score vectors used by :mod:`..ner`) and ``label_lexicon.tsv``.
 """
 from __future__ import annotations
 
@@ -449,7 +452,7 @@ def train_model(
     With ``second_pass`` a stacked second-pass CRF is trained on first-pass attributes +
     document features of ``cv_folds``-fold cross-validated first-pass marginals.
     """
-    from .ner import ArabicNER, score_spans
+    from .ner import ArabicNER
 
     t0 = time.time()
     out = Path(out_dir)
@@ -516,7 +519,7 @@ def train_model(
 def evaluate_dev(ner, dev) -> dict:
     """Dev metrics: first pass alone / second pass, sentence-level and per document, with and
     without rule-based propagation."""
-    from .ner import propagate_document, score_spans
+    from .ner import score_spans
 
     gold = [[canonical_tag(x) for x in g] for _, g in dev]
     toks = [t for t, _ in dev]

@@ -27,8 +27,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 httpx = pytest.importorskip("httpx")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,6 +174,7 @@ def _akhbar_command() -> list[str]:
     return [sys.executable, "-m", "akhbar.cli" if "serve" in names else "akhbar.ops"]
 
 
+@pytest.mark.slow
 def test_scheduled_deployment_runs_through_a_real_server(tmp_path: Path, feed_server: str) -> None:
     from akhbar.config import Settings
 
@@ -273,3 +272,84 @@ def test_scheduled_deployment_runs_through_a_real_server(tmp_path: Path, feed_se
     quarantined = run_query(Warehouse(warehouse), "select count(*) from quarantine").rows[0][0]
     assert quarantined == 0
     assert time.monotonic() - started < 180
+
+
+# --- the pure pieces, without a server (fast) ----------------------------------------------------
+
+
+def test_build_deployments_one_per_enabled_source(tmp_path: Path) -> None:
+    from akhbar.flows.deploy import build_deployments
+    from akhbar.tasks.sources import load_sources
+
+    specs = load_sources(ROOT / "seeds" / "sources.example.toml")
+    deps = build_deployments(specs, tmp_path / "wh", "0 * * * *", "Asia/Riyadh")
+    by_name = {d.name: d for d in deps}
+    assert set(by_name) == {s.name for s in specs if s.enabled}  # the disabled WARC source has none
+    bbc = by_name["bbc-arabic"]
+    assert [(s.schedule.cron, s.schedule.timezone) for s in bbc.schedules] == [("*/30 * * * *", "Asia/Riyadh")]
+    assert bbc.tags == ["akhbar", "source:bbc-arabic", "feed", "ar"]
+    assert bbc.parameters["sources"] == ["https://feeds.bbci.co.uk/arabic/rss.xml"]
+    assert bbc.parameters["warehouse"] == str((tmp_path / "wh").absolute())
+    assert bbc.parameters["fetch_pages"] is True
+    assert bbc.entrypoint == "akhbar.flows.deploy.scheduled_ingest"  # importable on any worker
+    assert by_name["seed-articles"].schedules == []  # no schedule in the registry: on demand
+
+    (default,) = build_deployments(None, None, "0 * * * *", "Asia/Riyadh")
+    assert default.name == "akhbar-hourly"
+    assert [(s.schedule.cron, s.schedule.timezone) for s in default.schedules] == [("0 * * * *", "Asia/Riyadh")]
+    assert default.parameters["warehouse"] is None  # the worker's AKHBAR_WAREHOUSE
+
+
+def test_validation_rows_are_recorded_per_suite_and_batch() -> None:
+    from akhbar.flows.monitoring import post_validation_artifact, record_validations, validation_markdown
+    from akhbar.tasks.validate import ExpectationFailure, ValidationOutcome
+
+    class FakeValidator:
+        def validate(self, suite_name: str, frame: object, *, id_column: str, run_name: str,
+                     parameters: object = None) -> ValidationOutcome:
+            failures = [ExpectationFailure("expect_column_values_to_not_be_null(body)", "row", ("r1",), "1 row")]
+            return ValidationOutcome(suite_name, suite_name != "articles", 3, failures if suite_name == "articles" else [])
+
+    validator = FakeValidator()
+    rows = record_validations(validator)
+    validator.validate("articles", None, id_column="raw_id", run_name="20261129T000000Z-abc123-b1-candidates")
+    validator.validate("raw_documents", None, id_column="raw_id", run_name="20261129T000000Z-abc123-b2")
+    assert rows == [
+        {"suite": "articles", "batch": "1 (candidates)", "evaluated": 3, "success": False,
+         "failed expectations": "expect_column_values_to_not_be_null(body)"},
+        {"suite": "raw_documents", "batch": "2 (publish)", "evaluated": 3, "success": True, "failed expectations": ""},
+    ]
+    assert record_validations(validator) is rows  # wrapping twice does not double the rows
+    text = validation_markdown("20261129T000000Z-abc123", rows, None)
+    assert "2 validation(s), 1 failed" in text and "not built" in text
+    assert post_validation_artifact("x", rows, None) is None  # outside a flow run: nothing posted
+
+
+def test_make_offline_rewrites_every_cdn_load_and_is_idempotent(tmp_path: Path) -> None:
+    pytest.importorskip("xstatic.pkg.bootstrap")
+    from akhbar.warehouse.datadocs import ASSETS, external_loads, make_offline
+
+    site = tmp_path / "local_site"
+    page = site / "validations" / "articles" / "run-b1" / "20261129T000000Z" / "akhbar-articles.html"
+    page.parent.mkdir(parents=True)
+    head = "".join(f'<script src="{u}"></script>\n' if not u.endswith(".css") else f'<link rel="stylesheet" href="{u}"/>\n'
+                   for u in ASSETS)
+    head += ('<script src="https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js" '
+             'integrity="sha384-x" crossorigin="anonymous"></script>\n'
+             '<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png?d=1&dataContextId=2">\n'
+             "<style>.x { background: url('https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png') }</style>")
+    page.write_text(f"<html><head>{head}</head><body>نص عربي</body></html>", encoding="utf-8")
+    (site / "index.html").write_text(f"<html><head>{head}</head></html>", encoding="utf-8")
+    assert len(external_loads(page.read_text(encoding="utf-8"))) > len(ASSETS)
+
+    first = make_offline(site / "index.html")
+    assert (first.pages, first.rewritten, first.external) == (2, 2, {})
+    html = page.read_text(encoding="utf-8")
+    assert "https://" not in html and "integrity=" not in html and "نص عربي" in html
+    assert 'src="../../../../static/offline/jquery/jquery.min.js"' in html
+    for local in first.assets:
+        assert (site / local).is_file(), local
+    assert (site / "static" / "offline" / "fontawesome" / "webfonts" / "fa-solid-900.woff2").is_file()
+    second = make_offline(site)
+    assert (second.rewritten, second.external) == (0, {})
+    assert page.read_text(encoding="utf-8") == html
