@@ -338,9 +338,10 @@ def _add_entity_tables(state: RunState, batch: pub.BatchTables, entities: Entity
     """Mentions and quantities of the articles published in this batch, the entities they need
     that the warehouse lacks, and merges not yet recorded. Returns every entity id that will exist."""
     assert state.linker is not None
-    mentions, quantities = entities.for_raw_ids({a["raw_id"] for a in articles})
-    batch.add("entity_mentions", mentions)
-    batch.add("quantities", quantities)
+    published_raw = {a["raw_id"] for a in articles}
+    batch.add("entity_mentions", entities.rows_for("mentions", published_raw))
+    batch.add("quantities", entities.rows_for("quantities", published_raw))
+    batch.add("sentences", entities.rows_for("sentences", published_raw))
     wanted = {rec.entity_id: rec for rec in state.linker.records()}
     existing = set(state.warehouse.known_ids(state.con, "entities", "entity_id", list(wanted)))
     batch.add("entities", entity_rows([rec for eid, rec in wanted.items() if eid not in existing],

@@ -196,6 +196,18 @@ ARTICLE_SIGNATURES = Table(
     ),
 )
 
+SENTENCES = Table(
+    "sentences",
+    "Paragraphs and sentences of each article as character offsets into articles.body.",
+    _cols(
+        ("article_id", "VARCHAR", "the article"),
+        ("sentence_index", "INTEGER", "0-based, in body order (entity_mentions.sentence_index refers to it)"),
+        ("paragraph_index", "INTEGER", "0-based paragraph (body lines separated by a blank line)"),
+        ("start", "INTEGER", "offset of the sentence in body"),
+        ("end", "INTEGER", "end offset (exclusive)"),
+    ),
+)
+
 ENTITIES = Table(
     "entities",
     "Every entity mentions can link to: reference data (seeds/entities.csv), countries (ISO 3166, "
@@ -266,6 +278,6 @@ ENTITY_MERGES = Table(
 )
 
 DATA_TABLES: tuple[Table, ...] = (RAW_DOCUMENTS, ARTICLES, DUPLICATES, QUARANTINE, SOURCE_TEMPLATES, SOURCE_TOTALS,
-                                  ARTICLE_SIGNATURES, ENTITIES, ENTITY_MENTIONS, QUANTITIES, ENTITY_MERGES)
+                                  ARTICLE_SIGNATURES, SENTENCES, ENTITIES, ENTITY_MENTIONS, QUANTITIES, ENTITY_MERGES)
 ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS)
 TABLES = {t.name: t for t in ALL_TABLES}

@@ -29,12 +29,12 @@ class EntityBatch:
 
     mentions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     quantities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    sentences: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def for_raw_ids(self, raw_ids: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Mention and quantity rows of the candidates that are published."""
-        mentions = [row for rid in raw_ids for row in self.mentions.get(rid, [])]
-        quantities = [row for rid in raw_ids for row in self.quantities.get(rid, [])]
-        return mentions, quantities
+    def rows_for(self, table: str, raw_ids: set[str]) -> list[dict[str, Any]]:
+        """Rows of ``table`` (mentions, quantities, sentences) for the candidates that are published."""
+        by_raw: dict[str, list[dict[str, Any]]] = getattr(self, table)
+        return [row for rid in sorted(raw_ids) for row in by_raw.get(rid, [])]
 
 
 def _sentence_index(starts: list[int], offset: int) -> int:
@@ -69,9 +69,14 @@ def extract_entities(articles: Sequence[dict[str, Any]], ner: ArabicNER, linker:
     if arabic:
         tagged = ner.extract_many([articles[i]["body"] for i in arabic], [spans[i] for i in arabic])
         found = dict(zip(arabic, tagged))
+    for i in arabic:
+        found[i] = found.get(i, []) + reference_mentions(linker, articles[i]["body"], found.get(i, []))
     for i, article in enumerate(articles):
         body, article_id = article["body"], article["article_id"]
         starts = [s.start for s in sentences[i]]
+        out.sentences[article["raw_id"]] = [
+            {"article_id": article_id, "sentence_index": k, "paragraph_index": s.paragraph_index,
+             "start": s.start, "end": s.end} for k, s in enumerate(sentences[i])]
         mentions = found.get(i) or gazetteer_mentions(linker, body)
         rows = out.mentions.setdefault(article["raw_id"], [])
         for m in linker.link_document(body, mentions):
@@ -85,6 +90,45 @@ def extract_entities(articles: Sequence[dict[str, Any]], ner: ArabicNER, linker:
         for row in quantities_of(article_id, body, starts, tz):
             row.update(run_id=run_id, pipeline_version=pipeline_version)
             quantities.append(row)
+    return out
+
+
+def reference_mentions(linker: EntityLinker, body: str, existing: Sequence[Mention]) -> list[Mention]:
+    """Names of hand-reviewed reference entities and countries that the NER missed.
+
+    A statistical tagger misses rare names it never saw («ستولتنبرغ», «فاجنر»); the reference list
+    knows them. Word n-grams (up to four words, a proclitic allowed on the first) whose matching key
+    is a reference alias become mentions (method ``gazetteer``), unless they overlap an NER mention.
+    Single words shorter than six letters are ignored: many are also common words (كيف/Kyiv,
+    مالي/Mali, رئيسي/Raisi, فتح/Fatah), measured on a SaudiNewsNet sample.
+    """
+    from akhbar.tasks.entities.linking import clitic_variants, mkey
+    from akhbar.tasks.entities.ner import tokenize
+
+    firsts = linker.reference_first_tokens()
+    tokens = tokenize(body)
+    taken = [(m.start, m.end) for m in existing]
+    out: list[Mention] = []
+    for i, (tok, start, _) in enumerate(tokens):
+        heads = [tok, *clitic_variants(tok)]
+        if not any(mkey(h) in firsts for h in heads):
+            continue
+        for n in (4, 3, 2, 1):
+            if i + n > len(tokens):
+                continue
+            last = tokens[i + n - 1]
+            if not last[0][-1].isalnum():
+                continue  # a name ends with a word, not with «–» or «،»
+            end = last[2]
+            if any(s < end and start < e for s, e in taken):
+                continue
+            surface = body[start:end]
+            label = next((lab for v in [surface, *clitic_variants(surface)]
+                          if (lab := linker.reference_label(v))), None)
+            if label and (n > 1 or len(mkey(surface)) >= 6):
+                out.append(Mention(start, end, surface, label, 0.75, "gazetteer"))
+                taken.append((start, end))
+                break
     return out
 
 

@@ -328,6 +328,7 @@ class EntityLinker:
     _merges: list[EntityMerge] = field(default_factory=list)
     _new: dict[str, EntityRecord] = field(default_factory=dict)
     _static_cache: dict[tuple[str, str], tuple[object, ...]] = field(default_factory=dict)
+    _ref_first: frozenset[str] | None = None
 
     # ---- construction ------------------------------------------------------------------------
 
@@ -483,6 +484,26 @@ class EntityLinker:
         if label is None:
             return k in self._alias
         return bool(self._candidates(k, label))
+
+    def reference_label(self, text: str) -> str | None:
+        """Type of the hand-reviewed reference entity or country named ``text``, or None.
+
+        Only priorities reference/country count: GeoNames city names include common Arabic words.
+        """
+        slot = self._alias.get(mkey(text))
+        if not slot:
+            return None
+        prio, eid = min((p, e) for e, p in slot.items())
+        return self._type(self._find(eid)) if prio <= _PRIORITY["country"] else None
+
+    def reference_first_tokens(self) -> frozenset[str]:
+        """First words (matching key) of every reference/country alias: a cheap pre-filter."""
+        if self._ref_first is None:
+            self._ref_first = frozenset(
+                key.split(" ", 1)[0] for key, slot in self._alias.items()
+                if key and min(slot.values()) <= _PRIORITY["country"]
+            )
+        return self._ref_first
 
     def known_label(self, text: str) -> str | None:
         """The type of the best-known entity named exactly ``text`` (None if unknown).
