@@ -300,6 +300,10 @@ from akhbar.cli_query import register as _register_query  # noqa: E402 - search 
 
 _register_query(app)
 
+from akhbar.ops import register as _register_ops  # noqa: E402 - server and serve commands
+
+_register_ops(app)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

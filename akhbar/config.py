@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         description="Refresh the Arabic full-text search index (<warehouse>/search.duckdb) after each run.",
     )
     build_data_docs: bool = Field(default=True, description="Build GX Data Docs after each run.")
+    allow_private_fetch: bool = Field(
+        default=False,
+        description="Let feeds and article pages be fetched from private, loopback and link-local "
+        "addresses (intranet sources, tests). Off by default: a feed item must not make the pipeline "
+        "call the Prefect API or a cloud metadata service.",
+    )
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -2,8 +2,8 @@
 
 Two pieces, used by ``flows/pipeline.py``:
 
-* :func:`record_validations` wraps a ``Validator`` instance so that every ``validate`` call of the
-  run (the candidate audit and every staged-table audit, passing or failing) appends one row;
+* :func:`validation_rows` turns the validator's ``history`` (the candidate audit and every
+  staged-table audit of the run, passing or failing) into one row per suite run;
 * :func:`post_validation_artifact` posts those rows as a table artifact (key
   ``akhbar-validation``) whose description links to that run's Data Docs pages.
 
@@ -13,12 +13,11 @@ posted and the function returns None.
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["VALIDATION_ARTIFACT_KEY", "outcome_row", "post_validation_artifact", "record_validations",
+__all__ = ["VALIDATION_ARTIFACT_KEY", "outcome_row", "post_validation_artifact", "validation_rows",
            "validation_markdown"]
 
 VALIDATION_ARTIFACT_KEY = "akhbar-validation"
@@ -46,22 +45,9 @@ def outcome_row(outcome: Any, batch: str | int) -> dict[str, Any]:
     }
 
 
-def record_validations(validator: Any, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Make ``validator`` append a row to the returned list for every suite it runs (this instance only)."""
-    rows = [] if rows is None else rows
-    if getattr(validator, "_akhbar_rows", None) is not None:
-        return validator._akhbar_rows  # already wrapped: one list per validator
-    original = validator.validate
-
-    @functools.wraps(original)
-    def validate(suite_name: str, frame: Any, *args: Any, **kwargs: Any) -> Any:
-        outcome = original(suite_name, frame, *args, **kwargs)
-        rows.append(outcome_row(outcome, _batch_label(kwargs.get("run_name", ""))))
-        return outcome
-
-    validator.validate = validate
-    validator._akhbar_rows = rows
-    return rows
+def validation_rows(validator: Any) -> list[dict[str, Any]]:
+    """One row per suite run by ``validator`` in this run (from its ``history``)."""
+    return [outcome_row(outcome, _batch_label(run_name)) for run_name, outcome in validator.history]
 
 
 def _docs_pages(data_docs_path: str | Path | None, run_id: str) -> list[Path]:

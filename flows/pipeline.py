@@ -42,6 +42,9 @@ from akhbar.tasks.neardup import NearDupIndex, signature_bytes
 from akhbar.tasks.dedup import PriorOutcome, quarantine_row, resolve_repeats, split_by_raw_id, split_duplicates
 from akhbar.tasks.ingest import FieldMap, IngestLimits, RawRecord, batched, count_input_files
 from akhbar.tasks.sources import records_for_source
+from akhbar.tasks.fetch import FetchPolicy
+from akhbar.flows.monitoring import post_validation_artifact, validation_rows
+from akhbar.warehouse.datadocs import make_offline
 from akhbar.tasks.prepare import PreparedBatch, observe_templates, prepare_records
 from akhbar.tasks.validate import ValidationError, Validator
 from akhbar.warehouse import publish as pub
@@ -445,7 +448,8 @@ def _progress(records: Iterator[RawRecord], state: RunState, artifact_id: Any, t
 
 
 def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, replay: bool = False,
-                 replay_filter: tuple[str | None, str | None] = (None, None)) -> RunSummary:
+                 replay_filter: tuple[str | None, str | None] = (None, None), source_name: str | None = None,
+                 fetch_pages: bool = False) -> RunSummary:
     """Run the whole pipeline over ``inputs`` (called inside a Prefect flow).
 
     With ``replay``, the records are the open quarantine rows (filtered by stage and reason
@@ -458,6 +462,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
     run_lock = wh.run_lock(summary.run_id)
     run_lock.acquire()
     con = wh.connect()
+    state: RunState | None = None
     try:
         _start_run(wh, con, summary, inputs)
         state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con), replay=replay)
@@ -471,7 +476,9 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
         if replay:
             records = quarantined_records(con, *replay_filter)
         else:
-            records = (r for source in inputs for r in records_for_source(source, limits, state_dir=state_dir))
+            policy = FetchPolicy(allow_private=settings.allow_private_fetch)
+            records = (r for source in inputs for r in records_for_source(
+                source, limits, state_dir=state_dir, policy=policy, source_name=source_name, fetch_pages=fetch_pages))
         stream = _progress(records, state, artifact_id, total_files)
         for batch_no, records in enumerate(batched(stream, settings.batch_size), start=1):
             _run_batch(state, records, batch_no)
@@ -486,6 +493,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
         if settings.build_data_docs:
             started = time.perf_counter()
             summary.data_docs = state.validator.build_docs()
+            make_offline(summary.data_docs)
             state.timed("data docs", started)
         summary.status = "completed"
         summary.stage_seconds = {k: round(v, 2) for k, v in state.timings.items()}
@@ -499,6 +507,8 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
         summary.seconds = round(time.perf_counter() - started_run, 2)
         try:
             _finish_run(wh, con, summary)
+            if state is not None and state.validator is not None:
+                post_validation_artifact(summary.run_id, validation_rows(state.validator), summary.data_docs)
             create_markdown_artifact(summary.to_markdown(), key="akhbar-run-summary",
                                      description=f"akhbar run {summary.run_id}")
         except Exception:  # noqa: BLE001 - never hide the run's own error behind a bookkeeping one
@@ -575,10 +585,12 @@ def _source(source: str) -> str:
 
 @flow(name="akhbar-ingest", flow_run_name="ingest {inputs}", log_prints=True)
 def ingest_flow(inputs: list[str], warehouse: str | None = None, field_map: list[str] | None = None,
-                batch_size: int | None = None) -> dict[str, Any]:
+                batch_size: int | None = None, source_name: str | None = None,
+                fetch_pages: bool = False) -> dict[str, Any]:
     """Ingest articles from files, directories or zips into the warehouse; returns the run summary."""
     settings = get_settings(warehouse=warehouse, batch_size=batch_size)
-    summary = run_pipeline([_source(p) for p in inputs], settings, FieldMap.parse(field_map or []))
+    summary = run_pipeline([_source(p) for p in inputs], settings, FieldMap.parse(field_map or []),
+                           source_name=source_name, fetch_pages=fetch_pages)
     return asdict(summary)
 
 

@@ -114,6 +114,7 @@ class Validator:
         self._project_dir = project_dir
         self._checkpoints: dict[str, Any] = {}
         self._meta: dict[str, list[dict[str, Any]]] = {}
+        self.history: list[tuple[str, ValidationOutcome]] = []  # (run name, outcome), for reports
         with self._lock:
             self._open_context()
 
@@ -183,7 +184,9 @@ class Validator:
                     if attempt == 2:
                         raise
                     self._open_context()  # another run replaced the stored suite/checkpoint
-        return self._outcome(suite_name, frame, id_column, result)
+        outcome = self._outcome(suite_name, frame, id_column, result)
+        self.history.append((run_name, outcome))
+        return outcome
 
     def _outcome(self, suite_name: str, frame: pd.DataFrame, id_column: str, result: Any) -> ValidationOutcome:
         declared = {(e["type"], json.dumps(e["kwargs"].get("column"))): e.get("meta", {}) for e in self._meta[suite_name]}

@@ -304,25 +304,24 @@ def test_build_deployments_one_per_enabled_source(tmp_path: Path) -> None:
 
 
 def test_validation_rows_are_recorded_per_suite_and_batch() -> None:
-    from akhbar.flows.monitoring import post_validation_artifact, record_validations, validation_markdown
+    from akhbar.flows.monitoring import post_validation_artifact, validation_markdown, validation_rows
     from akhbar.tasks.validate import ExpectationFailure, ValidationOutcome
 
-    class FakeValidator:
-        def validate(self, suite_name: str, frame: object, *, id_column: str, run_name: str,
-                     parameters: object = None) -> ValidationOutcome:
-            failures = [ExpectationFailure("expect_column_values_to_not_be_null(body)", "row", ("r1",), "1 row")]
-            return ValidationOutcome(suite_name, suite_name != "articles", 3, failures if suite_name == "articles" else [])
+    class History:  # the part of a Validator that the report reads
+        history: list = []
 
-    validator = FakeValidator()
-    rows = record_validations(validator)
-    validator.validate("articles", None, id_column="raw_id", run_name="20261129T000000Z-abc123-b1-candidates")
-    validator.validate("raw_documents", None, id_column="raw_id", run_name="20261129T000000Z-abc123-b2")
+    failures = [ExpectationFailure("expect_column_values_to_not_be_null(body)", "row", ("r1",), "1 row")]
+    validator = History()
+    validator.history = [
+        ("20261129T000000Z-abc123-b1-candidates", ValidationOutcome("articles", False, 3, failures)),
+        ("20261129T000000Z-abc123-b2", ValidationOutcome("raw_documents", True, 3, [])),
+    ]
+    rows = validation_rows(validator)
     assert rows == [
         {"suite": "articles", "batch": "1 (candidates)", "evaluated": 3, "success": False,
          "failed expectations": "expect_column_values_to_not_be_null(body)"},
         {"suite": "raw_documents", "batch": "2 (publish)", "evaluated": 3, "success": True, "failed expectations": ""},
     ]
-    assert record_validations(validator) is rows  # wrapping twice does not double the rows
     text = validation_markdown("20261129T000000Z-abc123", rows, None)
     assert "2 validation(s), 1 failed" in text and "not built" in text
     assert post_validation_artifact("x", rows, None) is None  # outside a flow run: nothing posted
