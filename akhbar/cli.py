@@ -7,20 +7,17 @@ written with real characters rather than ``\\u`` escapes, and errors say what to
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import sys
-from datetime import date, datetime
-from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from akhbar.cli_common import OutputFormat, WarehouseOpt, console
+from akhbar.cli_common import fail as _fail
+from akhbar.cli_common import print_rows as _print_rows
 from akhbar.config import get_settings
 
 app = typer.Typer(
@@ -33,26 +30,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console()
-err = Console(stderr=True)
-
-WarehouseOpt = Annotated[
-    Path | None,
-    typer.Option("--warehouse", "-w", help="Warehouse directory [env: AKHBAR_WAREHOUSE; default: ./var/warehouse]."),
-]
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
 @app.command()
 def run(
     inputs: Annotated[
@@ -117,20 +94,6 @@ def _print_summary(s: dict[str, Any]) -> None:
         console.print(f"Data Docs: file://{s['data_docs']}")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
-
-
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A read-only query, e.g. \"select title from articles\". "
@@ -153,21 +116,7 @@ def sql(
         raise _fail(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - DuckDB errors are already clear; keep them short
         raise _fail(str(exc).strip().splitlines()[0]) from exc
-    if fmt is OutputFormat.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows([[_jsonable(v) for v in row] for row in result.rows])
-    elif fmt is OutputFormat.json:
-        records = [dict(zip(result.columns, (_jsonable(v) for v in row))) for row in result.rows]
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
-    else:
-        table = Table(show_lines=False)
-        for column in result.columns:
-            table.add_column(column, overflow="fold")
-        for row in result.rows:
-            table.add_row(*("" if v is None else str(_jsonable(v)) for v in row))
-        console.print(table)
-        console.print(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})", style="dim")
+    _print_rows([dict(zip(result.columns, row)) for row in result.rows], fmt, columns=result.columns)
 
 
 quarantine_app = typer.Typer(help="Inspect and replay quarantined records.", no_args_is_help=True)
@@ -276,24 +225,6 @@ def ner_tag(
             record = linker.record(linked.entity_id)
             row["entity"] = (record.name_ar or record.name_en) if record else None
     _print_rows(rows, fmt)
-
-
-def _print_rows(rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
-    columns = list(rows[0]) if rows else []
-    if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], ensure_ascii=False,
-                                    indent=2) + "\n")
-    elif fmt is OutputFormat.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        table = Table()
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*("" if v is None else str(_jsonable(v)) for v in row.values()))
-        console.print(table)
 
 
 from akhbar.cli_query import register as _register_query  # noqa: E402 - search and chart commands

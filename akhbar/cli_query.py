@@ -8,64 +8,19 @@ render it right to left), CSV and JSON in UTF-8 with the Arabic kept as is.
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-from datetime import date, datetime
-from enum import Enum
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from akhbar.cli_common import OutputFormat as Format
+from akhbar.cli_common import WarehouseOpt, console, err, print_rows
+from akhbar.cli_common import fail as _fail
 from akhbar.config import get_settings
 
-console = Console()
-err = Console(stderr=True)
-
-WarehouseOpt = Annotated[
-    Path | None,
-    typer.Option("--warehouse", "-w", help="Warehouse directory [env: AKHBAR_WAREHOUSE; default: ./var/warehouse]."),
-]
-
-
-class Format(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, float):
-        return round(value, 4)
-    return value
-
-
 def _print(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> None:
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps([{c: _plain(r[c]) for c in columns} for r in rows], ensure_ascii=False,
-                                    indent=2) + "\n")
-    elif fmt is Format.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[_plain(r[c]) for c in columns] for r in rows])
-    else:
-        table = Table(show_lines=True)
-        for column in columns:
-            table.add_column(column, overflow="fold", no_wrap=column in ("score",))
-        for row in rows:
-            table.add_row(*("" if row[c] is None else str(_plain(row[c])) for c in columns))
-        console.print(table)
-        console.print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", style="dim")
+    print_rows(rows, fmt, columns=columns, show_lines=True)
 
 
 def search_cmd(

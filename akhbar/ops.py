@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from akhbar import _PREFECT_DEFAULTS
+from akhbar.cli_common import console
+from akhbar.cli_common import fail as _fail
 from akhbar.config import get_settings
-
-console = Console()
-err = Console(stderr=True)
 
 DEFAULT_PORT = 4200
 
@@ -37,11 +35,6 @@ SERVER_ENV = {
     **_PREFECT_DEFAULTS,
     "PREFECT_SERVER_UI_V2_ENABLED": "false",  # V1 UI: no external requests
 }
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 def _port_free(host: str, port: int) -> bool:

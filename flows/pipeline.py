@@ -311,7 +311,7 @@ def _resolve_replayed(state: RunState, con: duckdb.DuckDBPyConnection, records: 
 def _assign_clusters(state: RunState, articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Near-duplicate clusters for new articles (in place); returns their signature rows."""
     assert state.neardup is not None
-    wh, con = state.warehouse, state.con
+    con = state.con
 
     def stored_key(article_id: str) -> str:
         row = con.execute("SELECT match_key FROM articles WHERE article_id = ?", [article_id]).fetchone()
@@ -423,9 +423,10 @@ def _finish_run(wh: Warehouse, con: duckdb.DuckDBPyConnection, s: RunSummary) ->
     with wh.publish_lock():
         con.execute(
             "UPDATE runs SET ended_at = ?, status = ?, records_in = ?, published = ?, duplicates = ?, quarantined = ?, "
-            "skipped = ?, batches = ?, validation_success = ?, data_docs = ?, error = ? WHERE run_id = ?",
+            "skipped = ?, batches = ?, validation_success = ?, data_docs = ?, error = ?, stage_seconds = ? "
+            "WHERE run_id = ?",
             [datetime.now(timezone.utc), s.status, s.records_in, s.published, s.duplicates, s.quarantined, s.skipped,
-             s.batches, s.validation_success, s.data_docs, s.error, s.run_id],
+             s.batches, s.validation_success, s.data_docs, s.error, json.dumps(s.stage_seconds), s.run_id],
         )
 
 
@@ -496,7 +497,6 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
             make_offline(summary.data_docs)
             state.timed("data docs", started)
         summary.status = "completed"
-        summary.stage_seconds = {k: round(v, 2) for k, v in state.timings.items()}
     except ValidationError as exc:
         summary.status, summary.validation_success, summary.error = "failed", False, str(exc)
         raise
@@ -505,6 +505,8 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
         raise
     finally:
         summary.seconds = round(time.perf_counter() - started_run, 2)
+        if state is not None:
+            summary.stage_seconds = {k: round(v, 2) for k, v in state.timings.items()}
         try:
             _finish_run(wh, con, summary)
             if state is not None and state.validator is not None:

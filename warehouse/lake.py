@@ -64,9 +64,11 @@ class Warehouse:
     concurrent commits. Data files always live under ``root/data``.
     """
 
-    def __init__(self, root: Path | str, catalog: str | None = None):
+    def __init__(self, root: Path | str, catalog: str | None = None, catalog_schema: str | None = None):
         self.root = Path(root).resolve()
         self.catalog = catalog or os.environ.get("AKHBAR_CATALOG") or None
+        # PostgreSQL schema for DuckLake's metadata tables (several warehouses in one database).
+        self.catalog_schema = catalog_schema or os.environ.get("AKHBAR_CATALOG_SCHEMA") or None
         if self.catalog and not self.catalog.startswith("postgres:"):
             raise WarehouseError(f"unsupported catalog {self.catalog!r}: use postgres:<connection string> or unset it")
 
@@ -115,6 +117,8 @@ class Warehouse:
 
     def _attach_sql(self, read_only: bool) -> str:
         options = [f"DATA_PATH '{self.data_path}/'"]
+        if self.catalog and self.catalog_schema:
+            options.append(f"METADATA_SCHEMA '{self.catalog_schema}'")
         if read_only:
             options.append("READ_ONLY")
         else:

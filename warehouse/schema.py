@@ -161,6 +161,7 @@ RUNS = Table(
         ("data_docs", "VARCHAR", "location of this run's Data Docs"),
         ("pipeline_version", "VARCHAR", ""),
         ("error", "VARCHAR", "why the run failed, if it did"),
+        ("stage_seconds", "VARCHAR", "JSON: wall seconds per stage (prepare, entities, audit, publish, …)"),
     ),
 )
 

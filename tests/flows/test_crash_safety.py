@@ -13,12 +13,9 @@ import pytest
 
 from akhbar.faults import POINTS
 from akhbar.warehouse.lake import Warehouse
-from akhbar.warehouse.schema import DATA_TABLES
+from akhbar.warehouse.compare import comparable, snapshot
 
 pytestmark = pytest.mark.slow
-
-VOLATILE = {"run_id", "ingested_at", "detected_at", "quarantined_at", "merged_at"}
-
 
 def build_corpus(root: Path) -> Path:
     """Three JSONL files, 12 records: 10 stories, one exact repeat, one with an empty body."""
@@ -33,17 +30,6 @@ def build_corpus(root: Path) -> Path:
         (root / f"part{n}.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in part) + "\n",
                                              encoding="utf-8")
     return root
-
-
-def snapshot(wh: Path) -> dict[str, list[tuple]]:
-    """Every data table's rows, without the columns that differ between runs by design."""
-    con = Warehouse(wh).connect(read_only=True)
-    out = {}
-    for table in DATA_TABLES:
-        cols = ", ".join(f'"{c}"' for c in table.column_names if c not in VOLATILE)
-        out[table.name] = sorted(con.execute(f"SELECT {cols} FROM {table.name}").fetchall(), key=repr)
-    con.close()
-    return out
 
 
 def run_child(inputs: Path, wh: Path, fault: str | None) -> subprocess.CompletedProcess:
@@ -127,25 +113,3 @@ def test_two_concurrent_runs_on_overlapping_inputs(prefect_harness, baseline, tm
     assert reads > 0
     assert comparable(snapshot(wh)) == comparable(expected)
 
-
-def comparable(snap: dict[str, list[tuple]]) -> dict[str, object]:
-    """What must not depend on how inputs were split into runs and batches: every table but the
-    input-name column (a file given alone is its own source) and the per-batch template deltas,
-    which are compared as totals."""
-    from collections import Counter
-
-    out: dict[str, object] = {}
-    for table in DATA_TABLES:
-        names = [c for c in table.column_names if c not in VOLATILE]
-        rows = snap[table.name]
-        if table.name in ("source_templates", "source_totals"):
-            totals: Counter = Counter()
-            for row in rows:
-                totals[row[:-1]] += row[-1]
-            out[table.name] = dict(totals)
-        elif "source_name" in names:
-            i = names.index("source_name")
-            out[table.name] = sorted((r[:i] + r[i + 1:] for r in rows), key=repr)
-        else:
-            out[table.name] = rows
-    return out

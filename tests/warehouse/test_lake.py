@@ -95,8 +95,7 @@ def test_postgres_catalog_accepts_concurrent_writers(tmp_path: Path) -> None:
     admin.execute(f"ATTACH '{base.removeprefix('postgres:')}' AS pg (TYPE postgres)")
     admin.execute(f"CALL postgres_execute('pg', 'CREATE SCHEMA {schema}')")
     try:
-        catalog = f"{base} options='-c search_path={schema}'"
-        wh = Warehouse(tmp_path / "wh", catalog=catalog)
+        wh = Warehouse(tmp_path / "wh", catalog=base, catalog_schema=schema)
         con = wh.connect()
         wh.ensure_schema(con)
         con.close()
@@ -117,6 +116,9 @@ def test_postgres_catalog_accepts_concurrent_writers(tmp_path: Path) -> None:
             t.join()
         assert not errors, errors
         reader = wh.connect(read_only=True)
-        assert reader.execute("select count(*) from raw_documents").fetchone() == (2,)
+        try:
+            assert reader.execute("select count(*) from raw_documents").fetchone() == (2,)
+        finally:
+            reader.close()  # an open reader holds locks the DROP SCHEMA below would wait for
     finally:
         admin.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA {schema} CASCADE')")
