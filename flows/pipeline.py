@@ -16,6 +16,7 @@ Per batch:
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from collections import Counter
@@ -545,6 +546,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
                 raise
         finally:
             con.close()
+            shutil.rmtree(wh.staging_path / summary.run_id, ignore_errors=True)
             run_lock.release()
     if not summary.balanced():
         raise RuntimeError(f"accounting error: {asdict(summary)}")
