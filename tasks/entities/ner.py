@@ -248,6 +248,22 @@ def _posteriors(E: np.ndarray, mask: np.ndarray, expT: np.ndarray) -> np.ndarray
     return post
 
 
+def _decode_batch(E: np.ndarray, mask: np.ndarray, trans: np.ndarray, expT: np.ndarray, grp, lens,
+                  paths: list, margs: list, want_marginals: bool) -> None:
+    """Viterbi paths (and the marginal of each chosen label) of one padded batch, into ``paths``/``margs``.
+
+    Shared by both passes: they differ only in the unary scores ``E`` and the transitions.
+    """
+    best = _viterbi(E, mask, trans)
+    if want_marginals:
+        post = _posteriors(E, mask, expT)
+        prob = np.take_along_axis(post, best[:, :, None], axis=2)[:, :, 0]
+    for b, i in enumerate(grp):
+        paths[i] = best[b, :lens[b]]
+        if want_marginals:
+            margs[i] = prob[b, :lens[b]]
+
+
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     m = a.max(axis=axis, keepdims=True)
     return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)
@@ -371,14 +387,7 @@ class ArabicNER:
             expT = np.exp(self.trans)
             for grp, lens, tid, mask in batches:
                 E = self._unary(0, tid, mask.shape[1])
-                best = _viterbi(E, mask, self.trans)
-                if want_marginals:
-                    post = _posteriors(E, mask, expT)
-                    prob = np.take_along_axis(post, best[:, :, None], axis=2)[:, :, 0]
-                for b, i in enumerate(grp):
-                    paths[i] = best[b, :lens[b]]
-                    if want_marginals:
-                        margs[i] = prob[b, :lens[b]]
+                _decode_batch(E, mask, self.trans, expT, grp, lens, paths, margs, want_marginals)
             return paths, margs
         P = self.first_pass_marginals(sentences, batches)
         D = self.doc_scores(sentences, P, doc_of_sent, flat_ids)
@@ -391,14 +400,7 @@ class ArabicNER:
             E = self._unary(1, tid, T)
             pos = np.minimum(starts[grp][:, None] + np.arange(T)[None, :], len(D) - 1)
             E += np.where(mask[:, :, None], D[pos], 0.0)
-            best = _viterbi(E, mask, trans2)
-            if want_marginals:
-                post = _posteriors(E, mask, expT2)
-                prob = np.take_along_axis(post, best[:, :, None], axis=2)[:, :, 0]
-            for b, i in enumerate(grp):
-                paths[i] = best[b, :lens[b]]
-                if want_marginals:
-                    margs[i] = prob[b, :lens[b]]
+            _decode_batch(E, mask, trans2, expT2, grp, lens, paths, margs, want_marginals)
         return paths, margs
 
     def first_pass_marginals(self, sentences: list[list[str]], batches=None) -> np.ndarray:
