@@ -25,9 +25,12 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # Refresh requirements.lock from the current .venv (after changing dependencies in pyproject.toml).
+# torch is locked without its "+cpu" local label: `torch==2.13.0` then matches the CPU wheel
+# where one is provided (as on our CI machines) and PyPI's default build elsewhere.
 lock:
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^akhbar' > requirements.lock
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e '^akhbar' -e '^pip==' \
+		| sed -e 's/^torch==\(.*\)+cpu$$/torch==\1/' > requirements.lock
 
 clean:
 	rm -rf $(VENV) var

@@ -103,6 +103,9 @@ def sql(
     timeout: Annotated[float, typer.Option(help="Interrupt the query after this many seconds.")] = 60.0,
     memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB.")] = None,
     max_rows: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="RUN_ID",
+                                              help="Query the warehouse as it was when this (completed) run "
+                                                   "finished; run ids are in the runs table.")] = None,
 ) -> None:
     """Run a read-only SQL query against the warehouse (DuckDB dialect). Writes are refused."""
     from akhbar.warehouse.lake import Warehouse, WarehouseError
@@ -111,7 +114,7 @@ def sql(
     settings = get_settings(warehouse=warehouse)
     try:
         result = run_query(Warehouse(settings.warehouse), query, timeout_s=timeout, memory_limit=memory_limit,
-                           max_rows=max_rows)
+                           max_rows=max_rows, as_of=as_of)
     except (QueryRefused, WarehouseError, TimeoutError) as exc:
         raise _fail(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - DuckDB errors are already clear; keep them short
@@ -201,17 +204,26 @@ def ner_eval(
 def ner_tag(
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, csv or json.")] = OutputFormat.table,
     link: Annotated[bool, typer.Option(help="Also link each mention to an entity id.")] = True,
+    lang: Annotated[str, typer.Option("--lang", help="ar (Arabic) or en (English, spaCy).")] = "ar",
+    backend: Annotated[str | None, typer.Option(
+        "--backend", help="Arabic tagger: crf (shipped) or transformer (a local model, see --model); "
+        "default AKHBAR_NER_BACKEND.")] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="Directory of a token-classification model for --backend transformer; "
+        "default AKHBAR_NER_MODEL_PATH.")] = None,
 ) -> None:
-    """Tag Arabic text read from stdin: persons, places, organisations, with character offsets.
+    """Tag text read from stdin: persons, places, organisations, with character offsets.
 
     Example: echo "استقبل بوتين أردوغان في موسكو" | akhbar ner tag
+    Example: echo "Putin met Erdogan in Moscow" | akhbar ner tag --lang en
     """
-    from akhbar.tasks.entities.ner import ArabicNER
-
     text = sys.stdin.read()
     if not text.strip():
         raise _fail("no text on standard input (try: echo 'نص' | akhbar ner tag)")
-    mentions = ArabicNER.load().extract(text)
+    try:
+        mentions = _ner_tagger(lang, backend, model).extract(text)
+    except (ImportError, OSError, ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
     rows: list[dict[str, Any]] = [
         {"start": m.start, "end": m.end, "text": m.text, "label": m.label, "confidence": m.confidence}
         for m in mentions
@@ -225,6 +237,26 @@ def ner_tag(
             record = linker.record(linked.entity_id)
             row["entity"] = (record.name_ar or record.name_en) if record else None
     _print_rows(rows, fmt)
+
+
+def _ner_tagger(lang: str, backend: str | None, model: Path | None) -> Any:
+    """The tagger for ``ner tag``: spaCy for English; the CRF or a local transformer for Arabic."""
+    if lang == "en":
+        from akhbar.tasks.entities.english import EnglishNER
+
+        return EnglishNER.load()
+    if lang != "ar":
+        raise ValueError(f"--lang must be ar or en, not {lang!r}")
+    settings = get_settings(ner_backend=backend, ner_model_path=model)
+    if settings.ner_backend == "transformer":
+        from akhbar.tasks.entities.transformer_ner import TransformerNER
+
+        if settings.ner_model_path is None:
+            raise ValueError("--backend transformer needs --model DIR (or AKHBAR_NER_MODEL_PATH)")
+        return TransformerNER.load(settings.ner_model_path)
+    from akhbar.tasks.entities.ner import ArabicNER
+
+    return ArabicNER.load()
 
 
 from akhbar.cli_query import register as _register_query  # noqa: E402 - search and chart commands

@@ -7,6 +7,7 @@ values. Precedence: explicit argument (CLI flag / flow parameter) > environment 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,28 @@ class Settings(BaseSettings):
         default=600.0,
         description="How long a run waits for another run's publish to finish before failing.",
     )
+    task_runner: Literal["auto", "inline", "process", "dask"] = Field(
+        default="auto",
+        description="Where batches are analysed (prepare + entity tagging): 'inline' in the flow's process; "
+        "'process' in a local pool of `workers` processes; 'dask' on a Dask cluster through prefect-dask "
+        "(dask_address, or a local cluster); 'auto' = 'process' when a run has at least parallel_min_records "
+        "new records, else 'inline'. Dedup, linking and publishing always stay in the flow's process.",
+    )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        description="Worker processes for task_runner='process' (0 = one per CPU core).",
+    )
+    parallel_min_records: int = Field(
+        default=1000,
+        ge=0,
+        description="With task_runner='auto', runs with fewer new records than this stay inline: starting "
+        "worker processes (about 2 s each) does not pay off for a handful of articles.",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        description="Scheduler address (tcp://host:8786) for task_runner='dask'; unset = a local Dask cluster.",
+    )
     timezone: str = Field(
         default="Asia/Riyadh",
         description="Time zone assumed for dates that carry none (most Arabic outlets publish "
@@ -81,6 +104,22 @@ class Settings(BaseSettings):
         description="Let feeds and article pages be fetched from private, loopback and link-local "
         "addresses (intranet sources, tests). Off by default: a feed item must not make the pipeline "
         "call the Prefect API or a cloud metadata service.",
+    )
+    ner_backend: Literal["crf", "transformer"] = Field(
+        default="crf",
+        description="Arabic NER: 'crf' is the shipped CRF (no extra dependency); 'transformer' runs a local "
+        "Hugging Face token-classification model from ner_model_path (needs the 'transformer' extra: torch, "
+        "transformers). See docs/ner_backends.md.",
+    )
+    ner_model_path: Path | None = Field(
+        default=None,
+        description="Directory of the token-classification model used when ner_backend='transformer' "
+        "(config.json, weights, tokenizer.json). Read from disk only: nothing is ever downloaded.",
+    )
+    english_ner: bool = Field(
+        default=True,
+        description="Tag English articles with spaCy's en_core_web_sm (PER/LOC/ORG); off, they get "
+        "gazetteer-only mentions as other non-Arabic articles do.",
     )
 
 

@@ -266,6 +266,18 @@ class TemplateStats:
         n = self.counts.get(source, Counter()).get(key, 0)
         return n >= self.min_articles and n >= self.min_share * self.n_articles[source]
 
+    def compact(self) -> TemplateStats:
+        """A copy holding only the lines that already count as template: same ``is_template``
+        answers, a tiny fraction of the size (it is sent to every worker with every batch)."""
+        out = TemplateStats(min_articles=self.min_articles, min_share=self.min_share, edge_lines=self.edge_lines)
+        out.n_articles = Counter(self.n_articles)
+        for source, counter in self.counts.items():
+            floor = max(self.min_articles, self.min_share * self.n_articles[source])
+            kept = Counter({k: n for k, n in counter.items() if n >= floor})
+            if kept:
+                out.counts[source] = kept
+        return out
+
     def merge(self, other: TemplateStats) -> TemplateStats:
         """Add another run's counts into this one (e.g. today's batch onto the warehouse's)."""
         for source, counter in other.counts.items():

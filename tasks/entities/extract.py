@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from akhbar.tasks.dates import find_date_mentions
 from akhbar.tasks.entities.linking import EntityLinker, EntityMerge, EntityRecord
@@ -58,39 +58,89 @@ def quantities_of(article_id: str, body: str, starts: list[int], tz: str) -> lis
     return rows
 
 
-def extract_entities(articles: Sequence[dict[str, Any]], ner: ArabicNER, linker: EntityLinker, *,
-                     tz: str, run_id: str, pipeline_version: str) -> EntityBatch:
-    """Entity mentions and quantities for a batch of article rows (``article_id``, ``body``, ``language``)."""
-    out = EntityBatch()
+class Tagger(Protocol):
+    """An NER backend: the shipped CRF, spaCy English, or a local transformer model."""
+
+    def extract_many(self, texts: Sequence[str],
+                     sentence_spans: Sequence[list[tuple[int, int]] | None] | None = None) -> list[list[Mention]]: ...
+
+
+@dataclass
+class TaggedBatch:
+    """Mentions found in each candidate before linking, plus its sentences and quantities.
+
+    Tagging depends only on the text and on read-only models, so it can run in a worker process;
+    linking (which mints and merges entity ids as evidence grows) runs where the run's state is.
+    Keyed by ``raw_id``.
+    """
+
+    mentions: dict[str, list[Mention]] = field(default_factory=dict)
+    sentences: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    quantities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def tag_entities(articles: Sequence[dict[str, Any]], ner: Tagger, reference: EntityLinker, *,
+                 tz: str, run_id: str, pipeline_version: str, english: Tagger | None = None) -> TaggedBatch:
+    """NER, reference/gazetteer names, sentences and quantities for a batch of article rows.
+
+    ``ner`` tags Arabic articles, ``english`` (optional) English ones; other languages get
+    gazetteer names only. ``reference`` only answers "is this a known name" (it is never mutated
+    here), so a linker built from the reference data alone gives the same answers in every process.
+    """
+    out = TaggedBatch()
     sentences = [segment(a["body"]) for a in articles]
     spans = [[(s.start, s.end) for s in sents] for sents in sentences]
     arabic = [i for i, a in enumerate(articles) if a.get("language") == "ar"]
     found: dict[int, list[Mention]] = {}
     if arabic:
-        tagged = ner.extract_many([articles[i]["body"] for i in arabic], [spans[i] for i in arabic])
-        found = dict(zip(arabic, tagged))
-    for i in arabic:
-        found[i] = found.get(i, []) + reference_mentions(linker, articles[i]["body"], found.get(i, []))
+        found = dict(zip(arabic, ner.extract_many([articles[i]["body"] for i in arabic], [spans[i] for i in arabic])))
+    english_ids = [i for i, a in enumerate(articles) if a.get("language") == "en"] if english else []
+    if english and english_ids:
+        found.update(zip(english_ids, english.extract_many([articles[i]["body"] for i in english_ids],
+                                                           [spans[i] for i in english_ids])))
     for i, article in enumerate(articles):
-        body, article_id = article["body"], article["article_id"]
+        body, article_id, raw_id = article["body"], article["article_id"], article["raw_id"]
+        if i not in found:
+            mentions = gazetteer_mentions(reference, body)
+        elif article.get("language") == "ar":
+            mentions = found[i] + reference_mentions(reference, body, found[i])
+        else:  # a model for the language, plus known names it missed
+            taken = [(m.start, m.end) for m in found[i]]
+            mentions = found[i] + [g for g in gazetteer_mentions(reference, body)
+                                   if not any(s < g.end and g.start < e for s, e in taken)]
+        out.mentions[raw_id] = mentions or gazetteer_mentions(reference, body)
         starts = [s.start for s in sentences[i]]
-        out.sentences[article["raw_id"]] = [
+        out.sentences[raw_id] = [
             {"article_id": article_id, "sentence_index": k, "paragraph_index": s.paragraph_index,
              "start": s.start, "end": s.end} for k, s in enumerate(sentences[i])]
-        mentions = found.get(i) or gazetteer_mentions(linker, body)
-        rows = out.mentions.setdefault(article["raw_id"], [])
-        for m in linker.link_document(body, mentions):
+        out.quantities[raw_id] = [dict(row, run_id=run_id, pipeline_version=pipeline_version)
+                                  for row in quantities_of(article_id, body, starts, tz)]
+    return out
+
+
+def link_entities(articles: Sequence[dict[str, Any]], tagged: TaggedBatch, linker: EntityLinker, *,
+                  run_id: str, pipeline_version: str) -> EntityBatch:
+    """Link each article's tagged mentions (one document at a time, in batch order) to entity ids."""
+    out = EntityBatch(quantities=tagged.quantities, sentences=tagged.sentences)
+    for article in articles:
+        body, article_id, raw_id = article["body"], article["article_id"], article["raw_id"]
+        starts = [s["start"] for s in tagged.sentences.get(raw_id, [])]
+        rows = out.mentions.setdefault(raw_id, [])
+        for m in linker.link_document(body, tagged.mentions.get(raw_id, [])):
             rows.append({
                 "article_id": article_id, "entity_id": m.entity_id, "surface": m.surface,
                 "normalized": m.normalized, "label": m.label, "start": m.start, "end": m.end,
                 "sentence_index": _sentence_index(starts, m.start), "method": m.method,
                 "confidence": float(m.confidence), "run_id": run_id, "pipeline_version": pipeline_version,
             })
-        quantities = out.quantities.setdefault(article["raw_id"], [])
-        for row in quantities_of(article_id, body, starts, tz):
-            row.update(run_id=run_id, pipeline_version=pipeline_version)
-            quantities.append(row)
     return out
+
+
+def extract_entities(articles: Sequence[dict[str, Any]], ner: ArabicNER, linker: EntityLinker, *,
+                     tz: str, run_id: str, pipeline_version: str) -> EntityBatch:
+    """Entity mentions and quantities for a batch of article rows (``article_id``, ``body``, ``language``)."""
+    tagged = tag_entities(articles, ner, linker, tz=tz, run_id=run_id, pipeline_version=pipeline_version)
+    return link_entities(articles, tagged, linker, run_id=run_id, pipeline_version=pipeline_version)
 
 
 def reference_mentions(linker: EntityLinker, body: str, existing: Sequence[Mention]) -> list[Mention]:
@@ -105,13 +155,11 @@ def reference_mentions(linker: EntityLinker, body: str, existing: Sequence[Menti
     from akhbar.tasks.entities.linking import clitic_variants, mkey
     from akhbar.tasks.entities.ner import tokenize
 
-    firsts = linker.reference_first_tokens()
     tokens = tokenize(body)
     taken = [(m.start, m.end) for m in existing]
     out: list[Mention] = []
     for i, (tok, start, _) in enumerate(tokens):
-        heads = [tok, *clitic_variants(tok)]
-        if not any(mkey(h) in firsts for h in heads):
+        if not linker.may_start_reference(tok):
             continue
         for n in (4, 3, 2, 1):
             if i + n > len(tokens):

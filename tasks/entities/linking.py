@@ -329,6 +329,7 @@ class EntityLinker:
     _new: dict[str, EntityRecord] = field(default_factory=dict)
     _static_cache: dict[tuple[str, str], tuple[object, ...]] = field(default_factory=dict)
     _ref_first: frozenset[str] | None = None
+    _first_cache: dict[str, bool] = field(default_factory=dict)
 
     # ---- construction ------------------------------------------------------------------------
 
@@ -504,6 +505,20 @@ class EntityLinker:
                 if key and min(slot.values()) <= _PRIORITY["country"]
             )
         return self._ref_first
+
+    def may_start_reference(self, token: str) -> bool:
+        """Whether ``token``, or it without proclitics, is the first word of a reference alias.
+
+        Asked once per token of every Arabic article; news vocabulary repeats heavily, so the
+        answer is memoised per word type (this pre-filter was 12 s of a 3,000-article batch).
+        """
+        hit = self._first_cache.get(token)
+        if hit is None:
+            firsts = self.reference_first_tokens()
+            hit = any(mkey(h) in firsts for h in (token, *clitic_variants(token)))
+            if len(self._first_cache) < 1_000_000:
+                self._first_cache[token] = hit
+        return hit
 
     def known_label(self, text: str) -> str | None:
         """The type of the best-known entity named exactly ``text`` (None if unknown).

@@ -1,0 +1,68 @@
+"""Batch analysis on every runner gives the same warehouse: inline, a local process pool, Dask."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from akhbar.config import Settings
+from akhbar.flows.runners import choose_kind
+from akhbar.warehouse.compare import comparable, differences, snapshot
+
+pytestmark = pytest.mark.slow
+
+
+def test_auto_goes_parallel_only_for_big_runs() -> None:
+    big = Settings(task_runner="auto", workers=2, parallel_min_records=1000)
+    assert choose_kind(big, 5000) == "process"
+    assert choose_kind(big, 10) == "inline"
+    assert choose_kind(big, None) == "inline"  # feeds: the size is unknown until fetched
+    assert choose_kind(Settings(task_runner="auto", workers=1), 50_000) == "inline"
+    assert choose_kind(Settings(task_runner="dask"), 1) == "dask"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, seed_text: str) -> Path:
+    """~30 records recombined from the seed's paragraphs, with repeats, English and a reject."""
+    paragraphs = [p for p in seed_text.split("\n") if len(p.split()) > 8]
+    rows = []
+    for i in range(24):
+        picked = [paragraphs[(i + k) % len(paragraphs)] for k in range(3)]
+        rows.append({"title": f"خبر رقم {i}", "content": "\n\n".join(picked), "source": f"outlet{i % 3}",
+                     "url": f"https://news.example/{i}"})
+    rows.append(dict(rows[3], url="https://mirror.example/3"))  # same story elsewhere: a duplicate
+    rows.append({"title": "Shoigu in Moscow", "content": "Russian Defence Minister Sergei Shoigu met Khalifa "
+                 "Haftar in Moscow on Monday, NATO said. Libya and Russia discussed military cooperation.",
+                 "source": "english", "url": "https://en.example/1"})
+    rows.append({"title": "فارغ", "content": "  ", "url": "https://bad.example/1"})
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "a.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:14]) + "\n", "utf-8")
+    (root / "b.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows[14:]) + "\n", "utf-8")
+    return root
+
+
+def _run(monkeypatch, corpus: Path, wh: Path, runner: str) -> dict:
+    from akhbar.flows.pipeline import ingest_flow
+
+    monkeypatch.setenv("AKHBAR_TASK_RUNNER", runner)
+    monkeypatch.setenv("AKHBAR_WORKERS", "2")
+    monkeypatch.setenv("AKHBAR_PARALLEL_MIN_RECORDS", "0")
+    monkeypatch.setenv("AKHBAR_BUILD_DATA_DOCS", "false")
+    return ingest_flow(inputs=[str(corpus)], warehouse=str(wh), batch_size=8)
+
+
+def test_process_pool_and_dask_publish_what_inline_publishes(prefect_harness, monkeypatch, tmp_path: Path,
+                                                             corpus: Path) -> None:
+    inline = _run(monkeypatch, corpus, tmp_path / "inline", "inline")
+    assert inline["batches"] >= 3 and inline["published"] >= 15 and inline["duplicates"] >= 1
+    expected = comparable(snapshot(tmp_path / "inline"))
+    assert expected["entity_mentions"], "the corpus must produce entity mentions to compare"
+    for runner in ("process", "dask"):
+        summary = _run(monkeypatch, corpus, tmp_path / runner, runner)
+        counts = {k: summary[k] for k in ("records_in", "published", "duplicates", "quarantined", "batches")}
+        assert counts == {k: inline[k] for k in counts}, runner
+        assert differences(expected, comparable(snapshot(tmp_path / runner))) == {}, runner
+        assert any("(workers)" in stage for stage in summary["stage_seconds"]), summary["stage_seconds"]
