@@ -20,7 +20,7 @@ import shutil
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,9 +33,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.utilities.annotations import quote
 
-from akhbar import __version__, progress
+from akhbar import progress
 from akhbar.faults import fault_point
-from akhbar.config import Settings, get_settings
+from akhbar.config import Settings, current_pipeline_version, get_settings
 from akhbar.tasks.clean import TemplateStats
 from akhbar.tasks.entities.extract import EntityBatch, TaggedBatch, entity_rows, link_entities, merge_rows
 from akhbar.tasks.entities.linking import EntityLinker, EntityRecord
@@ -120,7 +120,7 @@ class RunState:
     replay: bool = False  # replaying quarantined records: their bytes are already in raw_documents
     templates_warmed: bool = False  # a first pass already counted this run's template lines
     runner_kind: str = "inline"
-    pipeline_version: str = __version__
+    pipeline_version: str = field(default_factory=current_pipeline_version)
     timings: Counter[str] = field(default_factory=Counter)
 
     def timed(self, stage: str, started: float) -> None:
@@ -259,7 +259,7 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
                       for q in prepared.quarantined if q.raw_id not in raced]
         prior = _prior_outcomes(state, articles, duplicates, quarantine, repeats)
         rep_dups, rep_quar = resolve_repeats(repeats, prior, run_id=run_id, now=now)
-        batch = pub.BatchTables()
+        batch = pub.BatchTables(pipeline_version=state.pipeline_version)
         if not state.replay:
             batch.add("raw_documents", [_raw_row(r, run_id, now) for r in records])
         batch.add("articles", articles)
@@ -378,7 +378,7 @@ def _reason_class(reason: str) -> str:
 def _raw_row(record: RawRecord, run_id: str, now: datetime) -> dict[str, Any]:
     return {"raw_id": record.raw_id, "location": record.location, "source_name": record.source_name,
             "format": record.format, "content": record.content, "byte_size": len(record.content),
-            "ingested_at": now, "run_id": run_id}
+            "url": record.url, "ingested_at": now, "run_id": run_id}
 
 
 def _prior_outcomes(state: RunState, articles: list[dict[str, Any]], duplicates: list[dict[str, Any]],
@@ -431,7 +431,8 @@ def _start_run(wh: Warehouse, con: duckdb.DuckDBPyConnection, summary: RunSummar
             flow_run_id = None
         con.execute(
             "INSERT INTO runs (run_id, flow_run_id, started_at, status, inputs, pipeline_version) VALUES (?,?,?,?,?,?)",
-            [summary.run_id, flow_run_id, datetime.now(timezone.utc), "running", json.dumps(inputs), __version__],
+            [summary.run_id, flow_run_id, datetime.now(timezone.utc), "running", json.dumps(inputs),
+             current_pipeline_version()],
         )
 
 
@@ -466,11 +467,14 @@ def _progress(records: Iterator[RawRecord], state: RunState, artifact_id: Any, t
 
 def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, replay: bool = False,
                  replay_filter: tuple[str | None, str | None] = (None, None), source_name: str | None = None,
-                 fetch_pages: bool = False) -> RunSummary:
+                 fetch_pages: bool = False,
+                 record_source: Callable[[], Iterator[RawRecord]] | None = None) -> RunSummary:
     """Run the whole pipeline over ``inputs`` (called inside a Prefect flow).
 
     With ``replay``, the records are the open quarantine rows (filtered by stage and reason
-    substring) rebuilt from ``raw_documents`` instead of ``inputs``.
+    substring) rebuilt from ``raw_documents`` instead of ``inputs``. With ``record_source``, the
+    records are what it yields instead of ``inputs`` (``akhbar reprocess`` streams them from another
+    warehouse); it is called twice, like local inputs are read twice: template warm-up, then the run.
     """
     wh = Warehouse(settings.warehouse)
     summary = RunSummary(run_id=new_run_id(), warehouse=str(wh.root))
@@ -483,14 +487,15 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
         _start_run(wh, con, summary, inputs)
         state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con), replay=replay)
         state.neardup = _load_neardup(con, settings.near_duplicate_threshold)
-        state.validator = call(open_validator, state)
-        state.linker = call(load_entity_linker, state)
         total_files = count_input_files(inputs)
         artifact_id = create_progress_artifact(progress=0.0, description="files read")
         limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)
         state_dir = wh.root / "source_state"
         new_records: int | None = None
-        if replay:
+        if record_source is not None:
+            new_records = call(warm_templates, state, record_source())
+            records = record_source()
+        elif replay:
             records = quarantined_records(con, *replay_filter)
         else:
             policy = FetchPolicy(allow_private=settings.allow_private_fetch)
@@ -507,7 +512,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
             started = time.perf_counter()
             call(refresh_search, state)
             state.timed("search index", started)
-        if settings.build_data_docs:
+        if settings.build_data_docs and state.validator is not None:
             started = time.perf_counter()
             summary.data_docs = state.validator.build_docs()
             make_offline(summary.data_docs)
@@ -614,6 +619,7 @@ def _finish_batch(state: RunState, job: PendingBatch) -> None:
     started = time.perf_counter()
     analysis: Analysis = job.analysis.result()
     state.timed("wait for analysis", started)
+    _open_models(state)
     for stage, seconds in analysis.timings.items():
         state.timings[f"{stage} (workers)"] += seconds
     prepared = analysis.prepared
@@ -633,6 +639,18 @@ def _finish_batch(state: RunState, job: PendingBatch) -> None:
     s.batches += 1
     get_run_logger().info("batch %d: %d records in, %d published, %d duplicates, %d quarantined, %d skipped so far",
                           job.batch_no, s.records_in, s.published, s.duplicates, s.quarantined, s.skipped)
+
+
+def _open_models(state: RunState) -> None:
+    """Open the validator and the entity linker when the first batch needs them.
+
+    Importing Great Expectations and building the gazetteer take about 10 s together; a scheduled
+    run that finds nothing new (the common case) never pays for them.
+    """
+    if state.validator is None:
+        state.validator = call(open_validator, state)
+    if state.linker is None:
+        state.linker = call(load_entity_linker, state)
 
 
 def _run_batches(state: RunState, stream: Iterator[RawRecord], new_records: int | None) -> None:

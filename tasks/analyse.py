@@ -10,6 +10,8 @@ lets both cores work: tagging is about three quarters of a batch's CPU time.
 from __future__ import annotations
 
 import copy
+import os
+import threading
 from collections.abc import Sequence
 import time
 from dataclasses import dataclass, field
@@ -105,9 +107,20 @@ def analyse_records(records: Sequence[RawRecord], config: AnalysisConfig) -> Ana
 
 
 def warm_worker(config: AnalysisConfig) -> None:
-    """Process-pool initializer: load the models before the first batch arrives."""
+    """Process-pool initializer: load the models before the first batch arrives, and make the
+    worker exit with its parent (a flow killed with SIGKILL must not leave workers running)."""
+    _exit_with_parent(os.getppid())
     arabic_tagger(config.ner_backend, config.ner_model_path)
     reference_linker(config.seeds_dir)
+
+
+def _exit_with_parent(parent: int) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def merge_analyses(parts: Sequence[Analysis]) -> Analysis:

@@ -1,0 +1,278 @@
+"""akhbar benchmarks: one command runs them all and writes a results table; options run one part.
+
+    .venv/bin/python benchmarks/run.py                         # everything (about an hour on 2 cores)
+    .venv/bin/python benchmarks/run.py pipeline incremental    # only these parts
+    .venv/bin/python benchmarks/run.py scaling --sizes 10000 100000
+    .venv/bin/python benchmarks/run.py queries --articles 1000000
+
+Parts:
+  pipeline     all 31,030 SaudiNewsNet articles into a fresh warehouse, beside the I/O floor (DuckDB
+               reading the same JSON and writing zstd Parquet) measured in the same run
+  incremental  on that warehouse: a run with nothing new, through a running Prefect server and with
+               Prefect's temporary server; then a run with 1% new articles
+  scaling      synthetic corpora from real text (benchmarks/synth.py) at --sizes; time and peak RSS
+  queries      a warehouse of --articles articles made by replicating the SaudiNewsNet warehouse
+               (new ids, dates shifted a month per copy), gold tables rebuilt, typical queries timed
+
+Every pipeline run is a child `akhbar run` process against a Prefect API started here; peak RSS is
+the largest sum over the run's process tree (the flow and its worker processes), sampled every
+0.2 s. Results go to --out (default /tmp/akhbar-bench/results.md) and to stdout. SaudiNewsNet lives
+in ../shared; without it the parts that need it are skipped with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNN = ROOT.parent / "shared" / "corpora" / "news" / "saudinewsnet" / "zips"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+@dataclass
+class Report:
+    """Markdown sections, printed as they are produced and written at the end."""
+
+    sections: list[str] = field(default_factory=list)
+
+    def table(self, title: str, rows: list[tuple[str, str]]) -> None:
+        text = f"### {title}\n\n| measure | value |\n|---|---:|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
+        print(text, flush=True)
+        self.sections.append(text)
+
+
+# --- measuring a child run ------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    wall: float
+    peak_rss_mb: float
+    returncode: int
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunResult:
+    """`akhbar run` in a child process; wall time and the peak RSS of its process tree."""
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "akhbar.cli", "run", *map(str, inputs), "-w", str(warehouse)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(child.pid))
+            stop.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = child.communicate()
+    stop.set()
+    sampler.join()
+    if child.returncode:
+        print(err.decode(errors="replace")[-3000:], file=sys.stderr)
+    return RunResult(time.perf_counter() - started, peak / 2**20, child.returncode)
+
+
+def last_run(warehouse: Path) -> dict:
+    from akhbar.warehouse.lake import Warehouse
+    from akhbar.warehouse.sql import run_query
+
+    res = run_query(Warehouse(warehouse), "select records_in, published, duplicates, quarantined, skipped, "
+                    "stage_seconds, epoch(ended_at) - epoch(started_at) from runs order by started_at desc limit 1")
+    records, published, dups, quar, skipped, stages, flow_s = res.rows[0]
+    return {"records": records, "published": published, "duplicates": dups, "quarantined": quar,
+            "skipped": skipped, "stages": json.loads(stages or "{}"), "flow_seconds": flow_s}
+
+
+def body_tokens(warehouse: Path) -> int:
+    from akhbar.warehouse.lake import Warehouse
+    from akhbar.warehouse.sql import run_query
+
+    return run_query(Warehouse(warehouse), "select sum(len(string_split(body, ' '))) from articles").rows[0][0] or 0
+
+
+def floor_json(files: list[Path], fmt: str, tmp: Path) -> float:
+    """The I/O floor: DuckDB reads the same JSON and writes zstd Parquet."""
+    import duckdb
+
+    con = duckdb.connect()
+    out = tmp / f"floor-{time.monotonic_ns()}.parquet"
+    started = time.perf_counter()
+    con.execute(f"COPY (SELECT * FROM read_json({[str(f) for f in files]!r}, format='{fmt}', union_by_name=true)) "
+                f"TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+    took = time.perf_counter() - started
+    out.unlink()
+    return took
+
+
+def run_rows(label: str, result: RunResult, info: dict, floor: float | None, tokens: int | None = None
+             ) -> list[tuple[str, str]]:
+    rows = [(f"{label}: records read", f"{info['records']:,}"),
+            (f"{label}: published / duplicates / quarantined / skipped",
+             f"{info['published']:,} / {info['duplicates']:,} / {info['quarantined']:,} / {info['skipped']:,}"),
+            (f"{label}: wall (process start to exit)", f"{result.wall:.1f} s"),
+            (f"{label}: inside the flow", f"{info['flow_seconds']:.1f} s"),
+            (f"{label}: articles/s (records / wall)", f"{info['records'] / result.wall:,.0f}"),
+            (f"{label}: peak RSS, whole process tree", f"{result.peak_rss_mb:,.0f} MB")]
+    if floor is not None:
+        rows += [(f"{label}: I/O floor (DuckDB JSON → Parquet)", f"{floor:.2f} s"),
+                 (f"{label}: ratio wall / floor", f"{result.wall / floor:,.0f}×")]
+    tag = info["stages"].get("tag entities (workers)")
+    if tokens and tag:
+        rows.append((f"{label}: NER+gazetteer+quantities tokens/s per core", f"{tokens / tag:,.0f}"))
+    for stage, secs in info["stages"].items():
+        rows.append((f"{label}: stage {stage}", f"{secs:.1f} s"))
+    return rows
+
+
+# --- parts ---------------------------------------------------------------------------------------
+
+
+def part_pipeline(report: Report, work: Path, env: dict[str, str]) -> Path | None:
+    zips = sorted(SNN.glob("*.zip"))
+    if not zips:
+        print(f"pipeline: SaudiNewsNet not found under {SNN}; skipped")
+        return None
+    extracted = work / "snn-json"
+    extracted.mkdir(exist_ok=True)
+    for z in zips:
+        with zipfile.ZipFile(z) as archive:
+            archive.extractall(extracted)
+    floor = floor_json(sorted(extracted.rglob("*.json")), "array", work)
+    wh = work / "wh-snn"
+    result = run_akhbar(zips, wh, env)
+    info = last_run(wh)
+    report.table("Full pipeline: SaudiNewsNet (18 zips)", run_rows("SNN", result, info, floor, body_tokens(wh)))
+    return wh
+
+
+def part_incremental(report: Report, work: Path, env: dict[str, str], wh: Path | None) -> None:
+    from synth import write_corpus
+
+    zips = sorted(SNN.glob("*.zip"))
+    if wh is None or not zips:
+        print("incremental: needs the pipeline part's warehouse (and SaudiNewsNet); skipped")
+        return
+    rows = []
+    noop = run_akhbar(zips, wh, env)
+    rows.append(("no-op run through a running Prefect server: wall", f"{noop.wall:.1f} s"))
+    rows.append(("  of which inside the flow", f"{last_run(wh)['flow_seconds']:.1f} s"))
+    ephemeral_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    noop2 = run_akhbar(zips, wh, ephemeral_env)
+    rows.append(("no-op run with Prefect's temporary server: wall", f"{noop2.wall:.1f} s"))
+    new = work / "one-percent"
+    files = write_corpus(310, new, seed=99)
+    one = run_akhbar([*zips, *files], wh, env)
+    info = last_run(wh)
+    rows += [("1% new (310 synthetic articles beside the 31,030 known): wall", f"{one.wall:.1f} s"),
+             ("  published / skipped", f"{info['published']:,} / {info['skipped']:,}")]
+    report.table("Incremental runs (SaudiNewsNet warehouse)", rows)
+
+
+def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[int]) -> None:
+    from synth import write_corpus
+
+    if not sorted(SNN.glob("*.zip")):
+        print("scaling: synthetic corpora are built from SaudiNewsNet, which is absent; skipped")
+        return
+    rows = []
+    for n in sizes:
+        corpus = work / f"synth-{n}"
+        files = write_corpus(n, corpus)
+        floor = floor_json(files, "newline_delimited", work)
+        wh = work / f"wh-synth-{n}"
+        result = run_akhbar(files, wh, env)
+        rows += run_rows(f"{n:,}", result, last_run(wh), floor, body_tokens(wh))
+        subprocess.run(["rm", "-rf", str(wh), str(corpus)], check=False)
+    report.table("Scaling: synthetic corpora from real text", rows)
+
+
+def part_queries(report: Report, work: Path, articles: int, source_wh: Path | None) -> None:
+    from amplify import amplify, timed_queries
+
+    if source_wh is None:
+        print("queries: needs a source warehouse (the pipeline part's); skipped")
+        return
+    target = work / f"wh-{articles}"
+    built = amplify(source_wh, target, articles)
+    rows = [(k, v) for k, v in built.items()]
+    rows += timed_queries(target)
+    report.table(f"Queries at {articles:,} articles", rows)
+
+
+def machine() -> str:
+    import psutil
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, Python {platform.python_version()}, "
+            f"load average at start {os.getloadavg()[0]:.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("parts", nargs="*", default=["pipeline", "incremental", "scaling", "queries"],
+                        choices=["pipeline", "incremental", "scaling", "queries"], metavar="PART")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="scaling corpus sizes")
+    parser.add_argument("--articles", type=int, default=1_000_000, help="articles in the queries warehouse")
+    parser.add_argument("--warehouse", type=Path, help="an existing SaudiNewsNet warehouse (skips the pipeline "
+                        "part where others need one)")
+    parser.add_argument("--work", type=Path, help="working directory (default: a temporary one, removed)")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/akhbar-bench/results.md"))
+    args = parser.parse_args()
+
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    report = Report([f"Machine: {machine()}. Started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n"])
+    print(report.sections[0])
+    with tempfile.TemporaryDirectory() as tmp_s, prefect_test_harness(server_startup_timeout=120):
+        work = args.work or Path(tmp_s)
+        work.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+        wh = args.warehouse
+        if "pipeline" in args.parts:
+            wh = part_pipeline(report, work, env) or wh
+        if "incremental" in args.parts:
+            part_incremental(report, work, env, wh)
+        if "scaling" in args.parts:
+            part_scaling(report, work, env, args.sizes)
+        if "queries" in args.parts:
+            part_queries(report, work, args.articles, wh)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(report.sections), encoding="utf-8")
+    print(f"results written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
