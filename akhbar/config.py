@@ -121,6 +121,23 @@ class Settings(BaseSettings):
         description="Tag English articles with spaCy's en_core_web_sm (PER/LOC/ORG); off, they get "
         "gazetteer-only mentions as other non-Arabic articles do.",
     )
+    pipeline_version: str | None = Field(
+        default=None,
+        description="The version stamped on every derived row (and on runs). Default: akhbar's own version. "
+        "Set it when cleaning, entity code or a model changes without a new akhbar release (e.g. a locally "
+        "trained NER model), then run `akhbar reprocess`.",
+    )
+
+
+def current_pipeline_version() -> str:
+    """The version that produced a run's rows: ``AKHBAR_PIPELINE_VERSION`` or akhbar's ``__version__``.
+
+    Read when a run starts, not at import, so a long-lived process (``akhbar serve``) and the tests
+    see a changed setting; reading ``akhbar.__version__`` through the module keeps it patchable.
+    """
+    import akhbar
+
+    return get_settings().pipeline_version or akhbar.__version__
 
 
 def get_settings(**overrides: object) -> Settings:

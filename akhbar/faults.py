@@ -19,6 +19,11 @@ POINTS = (
     "mid-commit",  # inside the publish transaction, some tables inserted
     "after-commit",  # committed, the run not yet marked finished
 )
+# Points of `akhbar reprocess` only (an ingest never reaches them, so they are not in POINTS).
+REPROCESS_POINTS = (
+    "before-swap",  # shadow warehouse built and verified, publish lock held, swap not begun
+    "mid-swap",  # inside the swap transaction: every derived table replaced, not yet committed
+)
 _hits: Counter[str] = Counter()
 
 

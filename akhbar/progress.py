@@ -48,3 +48,18 @@ def cli_progress(console: Console, inputs: list[str]) -> Iterator[Any]:
 
         with listening(update):
             yield bar
+
+
+@contextmanager
+def record_progress(console: Console, total: int, label: str = "reprocessing") -> Iterator[Any]:
+    """A progress bar over a known number of records (``akhbar reprocess`` reads no files)."""
+    columns = (SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("records"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task_id = bar.add_task(label, total=total or None)
+
+        def update(files: int, records: int) -> None:
+            bar.update(task_id, completed=min(records, total) if total else records)
+
+        with listening(update):
+            yield bar

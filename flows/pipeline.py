@@ -46,6 +46,7 @@ from akhbar.tasks.sources import records_for_source
 from akhbar.tasks.fetch import FetchPolicy
 from akhbar.flows.monitoring import post_validation_artifact, validation_rows
 from akhbar.warehouse.datadocs import make_offline
+from akhbar.warehouse.gold import backfill, gold_statements
 from akhbar.tasks.analyse import Analysis, AnalysisConfig
 from akhbar.tasks.prepare import PreparedBatch, observe_templates
 from akhbar.flows.runners import BatchRunner, batch_runner
@@ -288,6 +289,10 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
             fault_point("after-audit")
             started = time.perf_counter()
             statements = _resolve_replayed(state, con, records + repeats, batch) if state.replay else []
+            # Gold tables last: a replayed record counts where it finally ended up.
+            statements += gold_statements(con, batch.rows.get("articles", []), batch.rows.get("duplicates", []),
+                                          batch.rows.get("quarantine", []),
+                                          entity_merges=batch.rows.get("entity_merges", []))
             pub.commit(wh, con, staged, statements)
             fault_point("after-commit")
             state.published_merges.update((m["from_id"], m["to_id"]) for m in batch.rows.get("entity_merges", []))
@@ -416,6 +421,8 @@ def _load_templates(state_wh: Warehouse, con: duckdb.DuckDBPyConnection) -> Temp
 def _start_run(wh: Warehouse, con: duckdb.DuckDBPyConnection, summary: RunSummary, inputs: list[str]) -> None:
     with wh.publish_lock():
         wh.ensure_schema(con)
+        if backfill(wh, con):
+            get_run_logger().info("gold tables rebuilt from the base tables")
         for (run_id,) in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall():
             if not wh.is_alive(run_id):
                 con.execute("UPDATE runs SET status = 'abandoned', error = 'process died before the run ended' "

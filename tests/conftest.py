@@ -42,3 +42,15 @@ def seed_text() -> str:
     found = sorted((ROOT / "seeds").rglob(SEED_NAME))
     assert found, f"seed article {SEED_NAME} not found under {ROOT / 'seeds'}"
     return found[0].read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def postgres_catalog() -> str:
+    """The CI machine's PostgreSQL as a DuckLake catalog string; skipped where no server answers."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    return "postgres:dbname=test host=127.0.0.1 user=postgres"

@@ -8,20 +8,21 @@ are compared as totals, since they depend on how the input was split into runs a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from akhbar.warehouse.lake import Warehouse
-from akhbar.warehouse.schema import DATA_TABLES
+from akhbar.warehouse.schema import DATA_TABLES, Table
 
 VOLATILE = frozenset({"run_id", "ingested_at", "detected_at", "quarantined_at", "merged_at"})
 
 
-def snapshot(root: Path | str) -> dict[str, list[tuple]]:
-    """Every data table's rows (sorted), without the volatile columns."""
+def snapshot(root: Path | str, tables: Sequence[Table] = DATA_TABLES) -> dict[str, list[tuple]]:
+    """Every data table's (or each of ``tables``') rows (sorted), without the volatile columns."""
     con = Warehouse(root).connect(read_only=True)
     try:
         out = {}
-        for table in DATA_TABLES:
+        for table in tables:
             cols = ", ".join(f'"{c}"' for c in table.column_names if c not in VOLATILE)
             out[table.name] = sorted(con.execute(f"SELECT {cols} FROM {table.name}").fetchall(), key=repr)
         return out
@@ -29,16 +30,17 @@ def snapshot(root: Path | str) -> dict[str, list[tuple]]:
         con.close()
 
 
-def comparable(snap: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+def comparable(snap: dict[str, list[tuple]], tables: Sequence[Table] = DATA_TABLES) -> dict[str, list[tuple]]:
     """A snapshot reduced to what must not depend on how inputs were split into runs and batches."""
     out: dict[str, list[tuple]] = {}
-    for table in DATA_TABLES:
+    for table in tables:
         names = [c for c in table.column_names if c not in VOLATILE]
         rows = snap[table.name]
         if table.name in ("source_templates", "source_totals"):
+            i = names.index("n_articles")  # summed over batches; every other column is the key
             totals: Counter = Counter()
             for row in rows:
-                totals[row[:-1]] += row[-1]
+                totals[row[:i] + row[i + 1:]] += row[i]
             out[table.name] = sorted(((*k, n) for k, n in totals.items()), key=repr)
         elif "source_name" in names:
             i = names.index("source_name")

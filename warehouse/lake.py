@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock
 
+from akhbar.warehouse.locks import PostgresAdvisoryLock, advisory_key
 from akhbar.warehouse.schema import ALL_TABLES, TABLES
 
 CATALOG_NAME = "lake"
@@ -85,6 +86,11 @@ class Warehouse:
         return self.root / "staging"
 
     @property
+    def reprocess_path(self) -> Path:
+        """Shadow warehouses of ``akhbar reprocess`` runs, one directory per run id."""
+        return self.root / "reprocess"
+
+    @property
     def catalog_uri(self) -> str:
         return f"ducklake:{self.catalog}" if self.catalog else f"ducklake:sqlite:{self.catalog_path}"
 
@@ -93,16 +99,28 @@ class Warehouse:
             return self.data_path.exists()
         return self.catalog_path.exists()
 
-    def publish_lock(self, timeout: float = 600.0) -> FileLock:
-        """Serializes writers: SQLite catalogs fail concurrent commits with 'database is locked'."""
+    def publish_lock(self, timeout: float = 600.0) -> FileLock | PostgresAdvisoryLock:
+        """Serializes writers: SQLite catalogs fail concurrent commits with 'database is locked',
+        and dedup must see every earlier publish. With a PostgreSQL catalog the lock lives in
+        PostgreSQL, so writers on different machines exclude each other too."""
+        if self.catalog:
+            return self._advisory_lock("publish", timeout)
         self.root.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.root / ".publish.lock"), timeout=timeout)
 
-    def run_lock(self, run_id: str) -> FileLock:
-        """Held by a live run for its whole life; the OS releases it if the process dies (kill -9)."""
+    def run_lock(self, run_id: str) -> FileLock | PostgresAdvisoryLock:
+        """Held by a live run for its whole life; released by the OS (file) or by PostgreSQL (its
+        session ends) when the process dies, even with kill -9."""
+        if self.catalog:
+            return self._advisory_lock(f"run:{run_id}", 0)
         locks = self.root / "locks"
         locks.mkdir(parents=True, exist_ok=True)
         return FileLock(str(locks / f"run-{run_id}.lock"), timeout=0)
+
+    def _advisory_lock(self, name: str, timeout: float) -> PostgresAdvisoryLock:
+        assert self.catalog is not None
+        conninfo = self.catalog.removeprefix("postgres:")
+        return PostgresAdvisoryLock(conninfo, advisory_key(self.catalog_schema or "public", name), timeout)
 
     def is_alive(self, run_id: str) -> bool:
         """Whether the run that owns ``run_id`` still holds its lock (i.e. its process is running)."""
@@ -112,13 +130,17 @@ class Warehouse:
         except TimeoutError:
             return True
         lock.release()
-        Path(lock.lock_file).unlink(missing_ok=True)
+        if isinstance(lock, FileLock):
+            Path(lock.lock_file).unlink(missing_ok=True)
         return False
 
-    def _attach_sql(self, read_only: bool) -> str:
+    def _attach_sql(self, read_only: bool, snapshot: int | None = None) -> str:
         options = [f"DATA_PATH '{self.data_path}/'"]
         if self.catalog and self.catalog_schema:
             options.append(f"METADATA_SCHEMA '{self.catalog_schema}'")
+        if snapshot is not None:
+            # Time travel: every table as of that DuckLake snapshot (readers only).
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
         if read_only:
             options.append("READ_ONLY")
         else:
@@ -128,15 +150,20 @@ class Warehouse:
         uri = self.catalog_uri.replace("'", "''")
         return f"ATTACH '{uri}' AS {CATALOG_NAME} ({', '.join(options)})"
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with the lake attached and selected (``USE lake``)."""
+    def connect(self, read_only: bool = False, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the lake attached and selected (``USE lake``).
+
+        ``snapshot`` attaches the lake as of that DuckLake snapshot id (read-only connections only).
+        """
+        if snapshot is not None and not read_only:
+            raise WarehouseError("a past snapshot can only be opened read-only")
         if read_only and not self.exists():
             raise WarehouseError(f"no warehouse at {self.root}: run `akhbar run` first (or pass --warehouse)")
         if not read_only:
             self.data_path.mkdir(parents=True, exist_ok=True)
         con = new_connection(("postgres_scanner", "ducklake") if self.catalog else ("sqlite_scanner", "ducklake"))
         try:
-            con.execute(self._attach_sql(read_only))
+            con.execute(self._attach_sql(read_only, snapshot))
         except duckdb.Error as exc:
             con.close()
             raise WarehouseError(f"cannot open the warehouse catalog {self.catalog_uri}: {exc}") from exc
@@ -239,11 +266,13 @@ class Warehouse:
         return len(rows)
 
     def clear_dead_staging(self) -> int:
-        """Remove staged files of runs that died (never visible to readers). Returns dirs removed."""
+        """Remove staged files and reprocess shadow warehouses of runs that died (never visible to
+        readers). Returns dirs removed."""
         removed = 0
-        if self.staging_path.exists():
-            for child in self.staging_path.iterdir():
-                if not self.is_alive(child.name):
-                    shutil.rmtree(child, ignore_errors=True)
-                    removed += 1
+        for parent in (self.staging_path, self.reprocess_path):
+            if parent.exists():
+                for child in parent.iterdir():
+                    if not self.is_alive(child.name):
+                        shutil.rmtree(child, ignore_errors=True)
+                        removed += 1
         return removed

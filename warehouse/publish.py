@@ -30,11 +30,19 @@ AUDITED_TABLES = tuple(ID_COLUMNS)
 
 @dataclass
 class BatchTables:
-    """Rows to append, per table name (dicts in the table's column layout)."""
+    """Rows to append, per table name (dicts in the table's column layout).
+
+    ``pipeline_version`` is stamped here on every row of a table that has the column and a row that
+    carries none: every published row passes through one batch, so no row builder can forget it.
+    """
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    pipeline_version: str | None = None
 
     def add(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if self.pipeline_version is not None and "pipeline_version" in TABLES[table].column_names:
+            rows = [r if r.get("pipeline_version") else {**r, "pipeline_version": self.pipeline_version}
+                    for r in rows]
         self.rows.setdefault(table, []).extend(rows)
 
     def arrow(self, table: str) -> pa.Table:

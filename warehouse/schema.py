@@ -19,6 +19,7 @@ _ARROW = {
     "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(),
     "TIMESTAMPTZ": _TS,
+    "DATE": pa.date32(),
     "VARCHAR[]": pa.list_(pa.string()),
 }
 
@@ -75,6 +76,7 @@ RAW_DOCUMENTS = Table(
         ("format", "VARCHAR", "txt | json | jsonl | html | unknown"),
         ("content", "BLOB", "the record's bytes (JSON records in canonical form)"),
         ("byte_size", "BIGINT", "length of content"),
+        ("url", "VARCHAR", "where an HTML record was fetched from (WARC, feed page), if known: reprocessing needs it"),
         ("ingested_at", "TIMESTAMPTZ", "when it was published to the warehouse"),
         ("run_id", "VARCHAR", "the run that ingested it"),
     ),
@@ -120,6 +122,7 @@ DUPLICATES = Table(
         ("url", "VARCHAR", "URL of the duplicate"),
         ("detected_at", "TIMESTAMPTZ", "when"),
         ("run_id", "VARCHAR", "the run that saw it"),
+        ("pipeline_version", "VARCHAR", "code and model version that produced this row"),
     ),
 )
 
@@ -138,6 +141,7 @@ QUARANTINE = Table(
         ("resolved_at", "TIMESTAMPTZ", "when a replay settled it (NULL while open)"),
         ("resolution", "VARCHAR", "published | duplicate | quarantined again (by the replay)"),
         ("resolved_by_run", "VARCHAR", "the replay run"),
+        ("pipeline_version", "VARCHAR", "code and model version that produced this row"),
     ),
 )
 
@@ -174,6 +178,7 @@ SOURCE_TEMPLATES = Table(
         ("line_key", "VARCHAR", "template key of the line or block (numbers masked)"),
         ("n_articles", "BIGINT", "articles of this batch whose edges carry it"),
         ("run_id", "VARCHAR", ""),
+        ("pipeline_version", "VARCHAR", "code version that counted it"),
     ),
 )
 
@@ -184,6 +189,7 @@ SOURCE_TOTALS = Table(
         ("source", "VARCHAR", "outlet"),
         ("n_articles", "BIGINT", "articles of this batch"),
         ("run_id", "VARCHAR", ""),
+        ("pipeline_version", "VARCHAR", "code version that counted it"),
     ),
 )
 
@@ -194,6 +200,7 @@ ARTICLE_SIGNATURES = Table(
         ("article_id", "VARCHAR", "the article"),
         ("signature", "BLOB", "MinHash signature (uint64 per permutation)"),
         ("run_id", "VARCHAR", ""),
+        ("pipeline_version", "VARCHAR", "code version that computed it"),
     ),
 )
 
@@ -206,6 +213,7 @@ SENTENCES = Table(
         ("paragraph_index", "INTEGER", "0-based paragraph (body lines separated by a blank line)"),
         ("start", "INTEGER", "offset of the sentence in body"),
         ("end", "INTEGER", "end offset (exclusive)"),
+        ("pipeline_version", "VARCHAR", "code version that segmented the body"),
     ),
 )
 
@@ -224,6 +232,7 @@ ENTITIES = Table(
         ("aliases", "VARCHAR[]", "other names and spellings, several languages"),
         ("origin", "VARCHAR", "reference | country | city | discovered"),
         ("run_id", "VARCHAR", "the run that added it"),
+        ("pipeline_version", "VARCHAR", "code and model version of the run that added it"),
     ),
 )
 
@@ -275,10 +284,85 @@ ENTITY_MERGES = Table(
         ("evidence", "VARCHAR", "why, in words"),
         ("run_id", "VARCHAR", ""),
         ("merged_at", "TIMESTAMPTZ", ""),
+        ("pipeline_version", "VARCHAR", "code and model version that decided the merge"),
+    ),
+)
+
+# Gold tables: aggregates computed by SQL from the tables above (akhbar.warehouse.gold), never staged
+# from Python rows. Every gold ``day`` is a UTC calendar date (gold.utc_day), NULL for undated articles.
+ENTITY_DAILY = Table(
+    "entity_daily",
+    "Gold: one row per (entity, publication day): how much the news talked about it. Refreshed in the "
+    "publish transaction for the days a batch touches.",
+    _cols(
+        ("entity_id", "VARCHAR", "the entity, merged ids resolved through entity_merges (chains followed)"),
+        ("name_ar", "VARCHAR", "canonical Arabic name (entities.name_ar)"),
+        ("name_en", "VARCHAR", "canonical English name (entities.name_en)"),
+        ("label", "VARCHAR", "PER | LOC | ORG: the entity's type (the mentions' label if it has none)"),
+        ("day", "DATE", "publication day: UTC date of articles.published_at; NULL for undated articles"),
+        ("mentions", "BIGINT", "mentions in the articles of that day"),
+        ("articles", "BIGINT", "articles of that day mentioning it"),
+        ("sources", "BIGINT", "distinct outlets (articles.source) of those articles"),
+    ),
+)
+
+ENTITY_PAIRS = Table(
+    "entity_pairs",
+    "Gold: entities mentioned in the same article, per publication day (entity_a < entity_b). Sum "
+    "`articles` over days for totals.",
+    _cols(
+        ("day", "DATE", "publication day (UTC date of articles.published_at); NULL for undated articles"),
+        ("entity_a", "VARCHAR", "the smaller entity id of the pair (merges resolved)"),
+        ("name_a_ar", "VARCHAR", "entity_a's Arabic name"),
+        ("name_a_en", "VARCHAR", "entity_a's English name"),
+        ("entity_b", "VARCHAR", "the larger entity id of the pair (merges resolved)"),
+        ("name_b_ar", "VARCHAR", "entity_b's Arabic name"),
+        ("name_b_en", "VARCHAR", "entity_b's English name"),
+        ("articles", "BIGINT", "articles of that day mentioning both"),
+        ("joint_mentions", "BIGINT", "sum over those articles of min(mentions of a, mentions of b)"),
+    ),
+)
+
+SOURCE_DAILY = Table(
+    "source_daily",
+    "Gold: per source and processing day, where its records ended (published, duplicate, quarantined). "
+    "Records settled by a replay count once, where they ended: records = articles + duplicates + quarantined.",
+    _cols(
+        ("source", "VARCHAR", "the best-known outlet: articles.source; for duplicates their own source, or "
+                              "(same_bytes copies, which carry none) the source of the first record with the same "
+                              "bytes; for quarantine quarantine.source_name (the outlet if the record was parsed, "
+                              "else the input name — the same fallback articles.source uses)"),
+        ("day", "DATE", "processing day: UTC date of ingested_at / detected_at / quarantined_at (a quarantined "
+                        "record has no publication date, so rates are per day of arrival)"),
+        ("records", "BIGINT", "articles + duplicates + quarantined"),
+        ("articles", "BIGINT", "articles published"),
+        ("duplicates", "BIGINT", "records found to be copies of a published article"),
+        ("quarantined", "BIGINT", "open quarantine rows (resolved_at IS NULL; a replayed record counts where it ended)"),
+        ("languages", "VARCHAR[]", "distinct languages of the published articles, sorted"),
+        ("duplicate_rate", "DOUBLE", "duplicates / records"),
+        ("quarantine_rate", "DOUBLE", "quarantined / records"),
+    ),
+)
+
+STORY_CLUSTERS = Table(
+    "story_clusters",
+    "Gold: one row per story (near-duplicate cluster of articles), with every outlet that carried it.",
+    _cols(
+        ("cluster_id", "VARCHAR", "articles.cluster_id (the founding article's id; its own id if NULL)"),
+        ("title", "VARCHAR", "representative title: the founding article's"),
+        ("first_seen", "TIMESTAMPTZ", "earliest published_at of its articles (NULL if all undated)"),
+        ("last_seen", "TIMESTAMPTZ", "latest published_at of its articles"),
+        ("first_day", "DATE", "publication day of first_seen (UTC date)"),
+        ("size", "BIGINT", "articles in the cluster"),
+        ("duplicates", "BIGINT", "duplicate records of those articles"),
+        ("outlets", "VARCHAR[]", "distinct outlets of its articles and duplicates, sorted"),
+        ("sources", "BIGINT", "number of outlets"),
+        ("languages", "VARCHAR[]", "distinct languages of its articles, sorted"),
     ),
 )
 
 DATA_TABLES: tuple[Table, ...] = (RAW_DOCUMENTS, ARTICLES, DUPLICATES, QUARANTINE, SOURCE_TEMPLATES, SOURCE_TOTALS,
                                   ARTICLE_SIGNATURES, SENTENCES, ENTITIES, ENTITY_MENTIONS, QUANTITIES, ENTITY_MERGES)
-ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS)
+GOLD_TABLES: tuple[Table, ...] = (ENTITY_DAILY, ENTITY_PAIRS, SOURCE_DAILY, STORY_CLUSTERS)
+ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS, *GOLD_TABLES)
 TABLES = {t.name: t for t in ALL_TABLES}

@@ -365,7 +365,8 @@ def search(warehouse: Warehouse | Path | str, query: str, limit: int = 20) -> li
             for aid, title, body, score, source, published in rows]
 
 
-def attach_search(con: duckdb.DuckDBPyConnection, warehouse: Warehouse | Path | str) -> bool:
+def attach_search(con: duckdb.DuckDBPyConnection, warehouse: Warehouse | Path | str,
+                  lake_articles_only: bool = False) -> bool:
     """Make ``search('query')`` usable in SQL on ``con`` (the read-only ``akhbar sql`` session).
 
     Loads the fts extension and ATTACHes ``search.duckdb`` READ_ONLY as ``search_index``; call it
@@ -374,6 +375,9 @@ def attach_search(con: duckdb.DuckDBPyConnection, warehouse: Warehouse | Path | 
     the temporary table macro ``search(query, lim := 20)`` returning
     ``article_id, title, snippet, score, source, published_at``. Without an index file, ``search``
     is still defined and fails with a message saying how to build it. Returns whether it attached.
+
+    ``lake_articles_only`` (sessions on a past snapshot): the index reflects the current lake, so
+    hits are limited to articles the attached snapshot holds (scores stay those of the current index).
     """
     path = search_path(warehouse)
     con.execute(f"LOAD '{extension_path('fts')}'")
@@ -389,9 +393,10 @@ def attach_search(con: duckdb.DuckDBPyConnection, warehouse: Warehouse | Path | 
                         side_effects=False)
     if attached:
         body = bm25_sql(SEARCH_CATALOG, "akhbar_query_terms(query)", "lim")
+        restrict = f" WHERE article_id IN (SELECT article_id FROM {CATALOG_NAME}.articles)" if lake_articles_only else ""
         con.execute(f"""CREATE OR REPLACE TEMP MACRO search(query, lim := 20) AS TABLE
             SELECT article_id, title, akhbar_snippet(body, query) AS snippet, score, source, published_at
-            FROM ({body})""")
+            FROM ({body}){restrict}""")
     else:
         message = f"no search index at {path}: run `akhbar search` once (it builds the index)"
         con.execute(f"""CREATE OR REPLACE TEMP MACRO search(query, lim := 20) AS TABLE

@@ -48,13 +48,21 @@ def check_read_only(sql: str) -> None:
 
 
 def read_only_connection(warehouse: Warehouse, memory_limit: str | None = None,
-                         threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A connection that can read the warehouse tables and nothing else."""
+                         threads: int | None = None, *, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection that can read the warehouse tables and nothing else.
+
+    ``as_of`` (a run id) opens the lake as it was when that run finished: the ATTACH at that
+    snapshot happens here, before the configuration is locked, so the query itself still cannot
+    attach, write or read files.
+    """
     from akhbar.warehouse.search import attach_search
+    from akhbar.warehouse.timetravel import snapshot_for_run
     from akhbar.warehouse.views import create_views
 
-    con = warehouse.connect(read_only=True)
-    attach_search(con, warehouse)  # before the lock: it loads the fts extension and attaches a file
+    snapshot = snapshot_for_run(warehouse, as_of) if as_of else None
+    con = warehouse.connect(read_only=True, snapshot=snapshot)
+    # Before the lock: it loads the fts extension and attaches a file.
+    attach_search(con, warehouse, lake_articles_only=snapshot is not None)
     con.execute("SET allowed_directories = ?", [[f"{warehouse.data_path}/"]])
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -67,10 +75,14 @@ def read_only_connection(warehouse: Warehouse, memory_limit: str | None = None,
 
 
 def run_query(warehouse: Warehouse, sql: str, *, timeout_s: float | None = 60.0,
-              memory_limit: str | None = None, max_rows: int | None = None) -> QueryResult:
-    """Run one read-only query; a query running past ``timeout_s`` is interrupted."""
+              memory_limit: str | None = None, max_rows: int | None = None,
+              as_of: str | None = None) -> QueryResult:
+    """Run one read-only query; a query running past ``timeout_s`` is interrupted.
+
+    ``as_of``: a run id; the query sees the warehouse as it was when that run finished.
+    """
     check_read_only(sql)
-    con = read_only_connection(warehouse, memory_limit)
+    con = read_only_connection(warehouse, memory_limit, as_of=as_of)
     timer = threading.Timer(timeout_s, con.interrupt) if timeout_s else None
     try:
         if timer:

@@ -5,32 +5,30 @@ reflect the snapshot the session reads, and change with the code rather than wit
 ``create_views(con)`` creates them all; :data:`VIEWS` holds their SQL and :data:`VIEW_DOCS` one line
 of documentation each (``akhbar sql "select * from akhbar_views"`` lists them in a session).
 
-Conventions shared by every view:
+Conventions shared by every view (and by the gold tables, from the same definitions in
+:mod:`akhbar.warehouse.gold`):
 - ``day`` is the publication day in UTC (``published_at``); it is NULL for undated articles.
 - Entity ids are resolved through ``entity_merges`` (a merged id counts as the entity it was merged
   into, following chains), and names come from ``entities`` (one row per id).
 - ``source`` is the article's outlet; outlets that published the same story again are in
   ``story_outlets`` (from ``duplicates``).
+
+No view may be named like a lake table: a temporary view shadows the table. ``entity_pairs`` was a
+view until it became a gold table (same columns, without the unbounded ``article_ids`` list).
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from akhbar.warehouse.gold import ENTITY_REDIRECTS_SQL, utc_day
 from akhbar.warehouse.lake import CATALOG_NAME
 
 L = CATALOG_NAME
 
 VIEWS: dict[str, str] = {
     # Helpers first: later views use them.
-    "entity_redirects": f"""
-        WITH RECURSIVE chain(from_id, to_id, depth) AS (
-            SELECT from_id, to_id, 1 FROM {L}.entity_merges WHERE from_id <> to_id
-            UNION ALL
-            SELECT c.from_id, m.to_id, c.depth + 1
-            FROM chain c JOIN {L}.entity_merges m ON m.from_id = c.to_id
-            WHERE c.depth < 16 AND m.from_id <> m.to_id)
-        SELECT from_id, arg_max(to_id, depth) AS to_id FROM chain GROUP BY from_id""",
+    "entity_redirects": ENTITY_REDIRECTS_SQL,
     "entity_names": f"""
         SELECT entity_id, any_value(type) AS type, any_value(name_ar) AS name_ar,
                any_value(name_en) AS name_en, any_value(wikidata_id) AS wikidata_id,
@@ -42,7 +40,7 @@ VIEWS: dict[str, str] = {
         FROM {L}.entity_mentions m LEFT JOIN entity_redirects r ON r.from_id = m.entity_id""",
     "article_entities": f"""
         SELECT a.article_id, a.title, a.source, a.published_at,
-               CAST(timezone('UTC', a.published_at) AS DATE) AS day,
+               {utc_day('a.published_at')} AS day,
                m.entity_id, coalesce(any_value(e.type), any_value(m.label)) AS type, e.name_ar, e.name_en,
                count(*) AS mentions, list(DISTINCT m.surface ORDER BY m.surface) AS surfaces,
                min(m.start) AS first_offset
@@ -55,21 +53,13 @@ VIEWS: dict[str, str] = {
                sum(mentions) AS mentions, count(DISTINCT article_id) AS articles,
                count(DISTINCT source) AS sources, list(DISTINCT source ORDER BY source) AS source_list
         FROM article_entities GROUP BY entity_id, day""",
-    "entity_pairs": """
-        SELECT a.day, a.entity_id AS entity_a, a.name_ar AS name_a_ar, a.name_en AS name_a_en,
-               b.entity_id AS entity_b, b.name_ar AS name_b_ar, b.name_en AS name_b_en,
-               count(*) AS articles, sum(least(a.mentions, b.mentions)) AS joint_mentions,
-               list(a.article_id ORDER BY a.article_id) AS article_ids
-        FROM article_entities a JOIN article_entities b
-          ON a.article_id = b.article_id AND a.entity_id < b.entity_id
-        GROUP BY ALL""",
     "story_outlets": f"""
         WITH coverage AS (
             SELECT article_id, source AS outlet, url, 'published' AS kind, ingested_at AS seen_at,
                    location FROM {L}.articles
             UNION ALL
             SELECT article_id, source, url, kind, detected_at, location FROM {L}.duplicates)
-        SELECT c.article_id, a.title, a.published_at, CAST(timezone('UTC', a.published_at) AS DATE) AS day,
+        SELECT c.article_id, a.title, a.published_at, {utc_day('a.published_at')} AS day,
                c.outlet, c.url, c.kind, c.seen_at, c.location,
                count(DISTINCT c.outlet) OVER (PARTITION BY c.article_id) AS outlets,
                count(*) OVER (PARTITION BY c.article_id) AS copies
@@ -83,8 +73,6 @@ VIEW_DOCS: dict[str, str] = {
     "article_entities": "One row per (article, entity): title, source, published_at, day, entity names, "
                         "mentions, surfaces as written, first_offset.",
     "entity_timeline": "One row per (entity, day): mentions, articles, sources (distinct outlets), source_list.",
-    "entity_pairs": "Entities co-occurring in an article, per day: entity_a < entity_b, articles, joint_mentions, "
-                    "article_ids. Sum `articles` over days for totals.",
     "story_outlets": "Every outlet that carried a story: the published article (kind 'published') and its "
                      "duplicates (same_bytes | same_text), with outlets/copies per story.",
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from akhbar import charts
+from akhbar.warehouse.gold import gold_statements
 from akhbar.warehouse.lake import Warehouse, WarehouseError
 from akhbar.warehouse.schema import ARTICLES, ENTITIES, ENTITY_MENTIONS
 
@@ -52,8 +53,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
                          "published_at": _day(day), "run_id": "r"})
         mentions += [{"article_id": aid, "entity_id": e, "surface": "x", "label": "PER", "start": 0, "end": 1,
                       "run_id": "r"} for e in ids]
+    # The gold statements too: `chart pairs` reads the entity_pairs gold table.
     wh.publish(con, {"articles": ARTICLES.from_rows(articles), "entities": ENTITIES.from_rows(entities),
-                     "entity_mentions": ENTITY_MENTIONS.from_rows(mentions)})
+                     "entity_mentions": ENTITY_MENTIONS.from_rows(mentions)}, gold_statements(con, articles, [], []))
     con.close()
     return wh
 

@@ -10,6 +10,8 @@ import pytest
 from akhbar.config import Settings
 from akhbar.flows.runners import choose_kind
 from akhbar.warehouse.compare import comparable, differences, snapshot
+from akhbar.warehouse.lake import Warehouse
+from akhbar.warehouse.sql import run_query
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +36,8 @@ def corpus(tmp_path: Path, seed_text: str) -> Path:
                      "url": f"https://news.example/{i}"})
     rows.append(dict(rows[3], url="https://mirror.example/3"))  # same story elsewhere: a duplicate
     rows.append({"title": "Shoigu in Moscow", "content": "Russian Defence Minister Sergei Shoigu met Khalifa "
-                 "Haftar in Moscow on Monday, NATO said. Libya and Russia discussed military cooperation.",
+                 "Haftar in Moscow on Monday, NATO said. Mark Ellison, a spokesman, told reporters in London that "
+                 "Libya and Russia discussed military cooperation.",
                  "source": "english", "url": "https://en.example/1"})
     rows.append({"title": "فارغ", "content": "  ", "url": "https://bad.example/1"})
     root = tmp_path / "in"
@@ -59,6 +62,12 @@ def test_process_pool_and_dask_publish_what_inline_publishes(prefect_harness, mo
     inline = _run(monkeypatch, corpus, tmp_path / "inline", "inline")
     assert inline["batches"] >= 3 and inline["published"] >= 15 and inline["duplicates"] >= 1
     expected = comparable(snapshot(tmp_path / "inline"))
+    english = {surface: (label, entity) for surface, label, entity in run_query(Warehouse(tmp_path / "inline"), (
+        "select m.surface, m.label, m.entity_id from entity_mentions m join articles a using (article_id) "
+        "where a.language = 'en'")).rows}
+    # Only the English model can find a person the reference data does not know.
+    assert english.get("Mark Ellison", ("", ""))[0] == "PER", english
+    assert english.get("NATO") == ("ORG", "org:nato") and english.get("Moscow") == ("LOC", "gn:524901"), english
     assert expected["entity_mentions"], "the corpus must produce entity mentions to compare"
     for runner in ("process", "dask"):
         summary = _run(monkeypatch, corpus, tmp_path / runner, runner)

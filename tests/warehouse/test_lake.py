@@ -69,24 +69,14 @@ def test_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
         run_query(Warehouse(tmp_path / "none"), "select 1")
 
 
-def _postgres_or_skip() -> str:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-    return "postgres:dbname=test host=127.0.0.1 user=postgres"
-
-
-def test_postgres_catalog_accepts_concurrent_writers(tmp_path: Path) -> None:
+def test_postgres_catalog_accepts_concurrent_writers(tmp_path: Path, postgres_catalog: str) -> None:
     """Two writers commit to one PostgreSQL catalog at the same time; both succeed."""
     import threading
     import uuid
 
     import duckdb
 
-    base = _postgres_or_skip()
+    base = postgres_catalog
     schema = f"akhbar_test_{uuid.uuid4().hex[:8]}"
     admin = duckdb.connect()
     from akhbar.warehouse.lake import extension_path

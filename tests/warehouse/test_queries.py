@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from akhbar.warehouse.gold import needs_backfill
 from akhbar.warehouse.lake import Warehouse
 from akhbar.warehouse.search import attach_search, refresh_search_index
 from akhbar.warehouse.sql import check_read_only
@@ -48,6 +49,11 @@ def warehouse(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Ware
     summary = ingest_flow(inputs=[str(inputs)], warehouse=str(wh.root))
     assert summary["status"] == "completed", summary
     refresh_search_index(wh)
+    con = wh.connect()
+    try:  # every publish refreshed the gold tables in its own transaction
+        assert not needs_backfill(con)
+    finally:
+        con.close()
     return wh
 
 

@@ -1,0 +1,243 @@
+"""Gold tables: refreshed incrementally in the publish transaction, always equal to a full recompute."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from akhbar.warehouse import gold
+from akhbar.warehouse.lake import Warehouse, WarehouseError
+from akhbar.warehouse.schema import GOLD_TABLES, TABLES
+
+HAFTAR, LIBYA, RUSSIA, SHOIGU, VARIANT = "per:khalifa-haftar", "iso:LY", "iso:RU", "per:sergei-shoigu", "ak:shoigh"
+ENTITIES = [
+    {"entity_id": HAFTAR, "type": "PER", "name_ar": "خليفة حفتر", "name_en": "Khalifa Haftar", "run_id": "r1"},
+    {"entity_id": LIBYA, "type": "LOC", "name_ar": "ليبيا", "name_en": "Libya", "run_id": "r1"},
+    {"entity_id": RUSSIA, "type": "LOC", "name_ar": "روسيا", "name_en": "Russia", "run_id": "r1"},
+    {"entity_id": SHOIGU, "type": "PER", "name_ar": "سيرجي شويغو", "name_en": "Sergei Shoigu", "run_id": "r1"},
+    {"entity_id": VARIANT, "type": "PER", "name_ar": "شويغ", "name_en": None, "run_id": "r1"},
+]
+FEB1, FEB2 = datetime(2021, 2, 1, 9, tzinfo=timezone.utc), datetime(2021, 2, 2, 23, 30, tzinfo=timezone.utc)
+
+
+def _at(day: int) -> datetime:
+    """Processing time of batch ``day`` (its rows' ingested_at / detected_at / quarantined_at)."""
+    return datetime(2026, 1, day, 12, tzinfo=timezone.utc)
+
+
+def _article(aid: str, source: str, published: datetime | None, entities: list[str], run: int,
+             cluster: str | None = None, language: str = "ar") -> tuple[dict, list[dict]]:
+    article = {"article_id": aid, "raw_id": f"raw-{aid}", "source": source, "title": f"عنوان {aid}",
+               "body": "نص", "published_at": published, "language": language, "cluster_id": cluster or aid,
+               "location": f"in/{aid}", "ingested_at": _at(run), "run_id": f"r{run}"}
+    mentions = [{"article_id": aid, "entity_id": e, "surface": "س", "label": "PER", "start": 0, "end": 1,
+                 "run_id": f"r{run}"} for e in entities]
+    return article, mentions
+
+
+def _duplicate(raw_id: str, location: str, aid: str, source: str | None, run: int) -> dict:
+    return {"raw_id": raw_id, "location": location, "article_id": aid, "kind": "same_text" if source else "same_bytes",
+            "source": source, "detected_at": _at(run), "run_id": f"r{run}"}
+
+
+def _quarantine(raw_id: str, source_name: str, run: int) -> dict:
+    return {"raw_id": raw_id, "location": f"in/{raw_id}", "source_name": source_name, "stage": "prepare",
+            "reason": "empty body", "quarantined_at": _at(run), "run_id": f"r{run}"}
+
+
+class Batch:
+    """Rows of one batch, per table, published the way the pipeline does: inserts, then statements."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict]] = {}
+
+    def add(self, table: str, *rows: dict) -> Batch:
+        self.rows.setdefault(table, []).extend(rows)
+        return self
+
+    def article(self, *args: Any, **kw: Any) -> Batch:
+        article, mentions = _article(*args, **kw)
+        return self.add("articles", article).add("entity_mentions", *mentions)
+
+    def statements(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, list]]:
+        get = self.rows.get
+        return gold.gold_statements(con, get("articles", []), get("duplicates", []), get("quarantine", []),
+                                    entity_merges=get("entity_merges", []))
+
+    def publish(self, wh: Warehouse, con: duckdb.DuckDBPyConnection, extra: list[tuple[str, list]] | None = None,
+                with_gold: bool = True) -> None:
+        """``extra`` statements run before the gold ones, as a replay's quarantine UPDATE does."""
+        tables = {name: TABLES[name].from_rows(rows) for name, rows in self.rows.items()}
+        wh.publish(con, tables, [*(extra or []), *(self.statements(con) if with_gold else [])])
+
+
+def gold_rows(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    return {t.name: sorted(con.execute(f"SELECT {t.column_list} FROM lake.{t.name}").fetchall(), key=repr)
+            for t in GOLD_TABLES}
+
+
+def rebuilt(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """The gold tables as a full recompute makes them (computed in a transaction that is rolled back)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for sql, params in gold.rebuild_statements():
+            con.execute(sql, params)
+        return gold_rows(con)
+    finally:
+        con.execute("ROLLBACK")
+
+
+def changed_keys(con: duckdb.DuckDBPyConnection, table: str, column: str) -> set:
+    """Values of ``column`` in rows the latest snapshot deleted or inserted in ``table``."""
+    (snap,) = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()
+    rows = con.execute(f"SELECT DISTINCT {column} FROM ducklake_table_changes('lake', 'main', '{table}', ?, ?)",
+                       [snap, snap]).fetchall()
+    return {r[0] for r in rows}
+
+
+@pytest.fixture
+def lake(tmp_path: Path):
+    wh = Warehouse(tmp_path / "wh")
+    con = wh.connect()
+    wh.ensure_schema(con)
+    yield wh, con
+    con.close()
+
+
+def _batch1() -> Batch:
+    return (Batch().add("entities", *ENTITIES)
+            .article("a1", "alpha", FEB1, [HAFTAR, HAFTAR, LIBYA], 1)
+            .article("a2", "beta", FEB1, [HAFTAR, RUSSIA, VARIANT], 1, language="en")
+            .article("a3", "alpha", None, [LIBYA, RUSSIA], 1)
+            .add("quarantine", _quarantine("q1", "feed", 1)))
+
+
+def _batch2() -> Batch:
+    """Adds to a day that has rows, joins a1's near-dup cluster, duplicates (one with no source)."""
+    return (Batch()
+            .article("a4", "gamma", FEB1, [HAFTAR, LIBYA], 2, cluster="a1")
+            .article("a5", "alpha", FEB2, [VARIANT, RUSSIA], 2)
+            .add("duplicates", _duplicate("raw-dup", "in/dup", "a2", "delta", 2),
+                 _duplicate("raw-a1", "in/a1-again", "a1", None, 2))
+            .add("quarantine", _quarantine("q2", "gamma", 2)))
+
+
+def _batch3() -> Batch:
+    """A replay: q1 is published, its quarantine row resolved; a merge re-attributes older mentions."""
+    replayed, mentions = _article("a6", "feed", None, [LIBYA], 3)
+    replayed.update(raw_id="q1", location="in/q1")
+    merge = {"from_id": VARIANT, "to_id": SHOIGU, "reason": "alias", "evidence": "شويغ = شويغو", "run_id": "r3",
+             "merged_at": _at(3)}
+    return Batch().add("articles", replayed).add("entity_mentions", *mentions).add("entity_merges", merge)
+
+
+RESOLVE_Q1 = ("UPDATE quarantine SET resolved_at = ?, resolution = 'published', resolved_by_run = 'r3' "
+              "WHERE raw_id = 'q1' AND resolved_at IS NULL", [_at(3)])
+
+
+def test_incremental_batches_equal_a_full_recompute(lake) -> None:
+    wh, con = lake
+    _batch1().publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+
+    _batch2().publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+    # Only the keys batch 2 touched were rewritten: its publication days, its clusters.
+    assert changed_keys(con, "entity_daily", "day") == {FEB1.date(), FEB2.date()}
+    assert changed_keys(con, "story_clusters", "cluster_id") == {"a1", "a2", "a5"}
+
+    _batch3().publish(wh, con, extra=[RESOLVE_Q1])
+    assert gold_rows(con) == rebuilt(con)
+    Batch().add("duplicates", _duplicate("raw-dup2", "in/dup2", "a6", "epsilon", 4)).publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+    assert not gold.needs_backfill(con)
+
+
+def test_gold_values_after_batches(lake) -> None:
+    wh, con = lake
+    _batch1().publish(wh, con)
+    _batch2().publish(wh, con)
+    _batch3().publish(wh, con, extra=[RESOLVE_Q1])
+
+    daily = {(r[0], r[4]): r for r in con.execute("SELECT * FROM entity_daily").fetchall()}
+    # Feb 1: a1 (2 mentions), a2, a4 — three outlets; Arabic names as in `entities`.
+    assert daily[(HAFTAR, FEB1.date())] == (HAFTAR, "خليفة حفتر", "Khalifa Haftar", "PER", FEB1.date(), 4, 3, 3)
+    # The merge moved the variant's mentions (a2 on Feb 1, a5 on Feb 2) to Shoigu.
+    assert daily[(SHOIGU, FEB2.date())][1:] == ("سيرجي شويغو", "Sergei Shoigu", "PER", FEB2.date(), 1, 1, 1)
+    assert (SHOIGU, FEB1.date()) in daily and not any(k[0] == VARIANT for k in daily)
+    # Undated articles (a3, a6) form the NULL day.
+    assert daily[(LIBYA, None)][5:] == (2, 2, 2)
+
+    pairs = con.execute("SELECT entity_a, name_a_ar, entity_b, name_b_ar, articles FROM entity_pairs "
+                        "WHERE day = ? ORDER BY ALL", [FEB1.date()]).fetchall()
+    assert (LIBYA, "ليبيا", HAFTAR, "خليفة حفتر", 2) in pairs
+    assert all(a < b for a, _, b, _, _ in pairs)
+
+    story = con.execute("SELECT title, size, duplicates, outlets, sources, languages, first_day "
+                        "FROM story_clusters WHERE cluster_id = 'a1'").fetchone()
+    # a4 joined a1's cluster; the same_bytes copy of a1 (no source of its own) counts as alpha.
+    assert story == ("عنوان a1", 2, 1, ["alpha", "gamma"], 2, ["ar"], FEB1.date())
+    assert con.execute("SELECT outlets FROM story_clusters WHERE cluster_id = 'a2'").fetchone() == (["beta", "delta"],)
+
+    sources = {(r[0], r[1].day): r[2:] for r in con.execute("SELECT * FROM source_daily").fetchall()}
+    # q1 was quarantined on day 1 and published by the replay on day 3: it counts once, on day 3.
+    assert ("feed", 1) not in sources
+    assert sources[("feed", 3)] == (1, 1, 0, 0, ["ar"], 0.0, 0.0)
+    assert sources[("alpha", 2)] == (2, 1, 1, 0, ["ar"], 0.5, 0.0)
+    assert sources[("gamma", 2)] == (2, 1, 0, 1, ["ar"], 0.0, 0.5)
+    accounted = con.execute("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM duplicates) + "
+                            "(SELECT count(*) FROM quarantine WHERE resolved_at IS NULL)").fetchone()[0]
+    assert con.execute("SELECT sum(records) FROM source_daily").fetchone()[0] == accounted
+
+
+def test_rolled_back_publish_leaves_gold_unchanged(lake) -> None:
+    wh, con = lake
+    _batch1().publish(wh, con)
+    before = gold_rows(con)
+    failing = _batch2()
+    tables = {name: TABLES[name].from_rows(rows) for name, rows in failing.rows.items()}
+    statements = [*failing.statements(con), ("SELECT error('disk full')", [])]
+    with pytest.raises(duckdb.Error, match="disk full"):
+        wh.publish(con, tables, statements)
+    assert gold_rows(con) == before
+    assert con.execute("SELECT count(*) FROM articles").fetchone() == (3,)
+    # The connection is usable again (no temporary table or transaction left behind).
+    _batch2().publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+
+
+def test_backfill_for_batches_published_without_gold(lake) -> None:
+    wh, con = lake
+    assert not gold.needs_backfill(con)  # empty warehouse, empty gold tables
+    _batch1().publish(wh, con, with_gold=False)
+    assert gold.needs_backfill(con)
+    assert gold.backfill(wh, con)
+    assert not gold.needs_backfill(con) and not gold.backfill(wh, con)
+    _batch2().publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+    names = con.execute("SELECT DISTINCT name_ar FROM entity_daily ORDER BY 1").fetchall()
+    assert ("خليفة حفتر",) in names and ("روسيا",) in names
+
+
+def test_gold_statements_for_an_empty_batch_and_missing_tables(lake, tmp_path: Path) -> None:
+    _, con = lake
+    assert gold.gold_statements(con, [], [], []) == []
+    bare = Warehouse(tmp_path / "bare").connect()
+    try:
+        with pytest.raises(WarehouseError, match="ensure_schema"):
+            gold.gold_statements(bare, [{"article_id": "x"}], [], [])
+        assert gold.needs_backfill(bare)
+    finally:
+        bare.close()
+
+
+def test_day_is_the_utc_date() -> None:
+    con = duckdb.connect()
+    late = datetime(2021, 2, 1, 23, 30, tzinfo=timezone.utc)  # 02:30 on Feb 2 in Riyadh
+    con.execute("SET TimeZone = 'Asia/Riyadh'")  # the session zone must not matter
+    assert con.execute(f"SELECT {gold.utc_day('?::TIMESTAMPTZ')}", [late]).fetchone() == (late.date(),)
+    assert con.execute(f"SELECT {gold.utc_day('NULL::TIMESTAMPTZ')}").fetchone() == (None,)

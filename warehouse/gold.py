@@ -1,0 +1,371 @@
+"""Gold tables: daily entity counts, co-occurrences, source health and stories, kept in step with the lake.
+
+Why materialized: the questions people ask most (top entities of a day, an entity's timeline, who
+appears with whom, which outlets carried a story) otherwise re-aggregate every mention on every
+query. Why refreshed incrementally *inside the publish transaction*: a reader then never sees a
+batch's articles without their aggregates (or the reverse), a rolled-back batch leaves the gold
+tables untouched, and DuckLake snapshots time-travel base and gold tables together.
+
+How: :func:`gold_statements` takes the rows a batch is about to insert and returns SQL that, run
+after the inserts in the same transaction, (1) loads the batch's keys into temporary tables, (2)
+derives the affected keys (publication days, (source, processing day) pairs, cluster ids) from the
+base tables, and (3) deletes and recomputes only those keys from the base tables. The recompute is
+the same SQL as :func:`rebuild_statements` (the full recompute) restricted to those keys, so an
+incremental refresh and a rebuild cannot disagree.
+
+Definitions, each in one place here:
+- :func:`utc_day` — every gold ``day``: the UTC calendar date of a timestamp. Publication days come
+  from ``articles.published_at`` (NULL = undated, kept as its own NULL day); ``source_daily`` uses the
+  processing day (``ingested_at`` / ``detected_at`` / ``quarantined_at``), see docs/decisions.md.
+- :data:`ENTITY_REDIRECTS_SQL` — merged entity ids resolve to the entity they were merged into.
+- :func:`story_of` — an article's story: its ``cluster_id``, or its own id when that is NULL.
+
+Writers must be serialized (the publish lock does it): two transactions recomputing the same day
+concurrently would both insert its rows. :func:`needs_backfill` notices such drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import duckdb
+
+from akhbar.warehouse.lake import CATALOG_NAME, Warehouse, WarehouseError
+from akhbar.warehouse.schema import ENTITY_DAILY, ENTITY_PAIRS, GOLD_TABLES, SOURCE_DAILY, STORY_CLUSTERS
+
+L = CATALOG_NAME
+Statement = tuple[str, list[Any]]
+Row = Mapping[str, Any]
+Scope = Callable[[str, str], str]  # (table alias, timestamp column) -> SQL predicate
+
+# Temporary tables (session-local, created and dropped inside the publish transaction).
+_TEMP_TABLES = ("_gold_new_articles", "_gold_dup_articles", "_gold_occurrences", "_gold_merged", "_gold_chain",
+                "_gold_redirects", "_gold_days", "_gold_source_days", "_gold_clusters", "_gold_article_entities",
+                "_gold_names")
+
+
+def utc_day(timestamp_sql: str) -> str:
+    """The one definition of a gold ``day``: the UTC calendar date of a TIMESTAMPTZ expression.
+
+    UTC, not the configured ``timezone``: dates given without a time are stored as that date at
+    00:00 UTC (unshifted), so their UTC date is exactly the date the text gave; and gold rows must
+    not depend on a setting that can change between batches (an incremental refresh and a rebuild
+    would then disagree). NULL timestamps give a NULL day.
+    """
+    return f"CAST(timezone('UTC', {timestamp_sql}) AS DATE)"
+
+
+def story_of(alias: str) -> str:
+    """An article's story (near-duplicate cluster): ``cluster_id``, or its own id for rows without one."""
+    return f"coalesce({alias}.cluster_id, {alias}.article_id)"
+
+
+# Where each merged entity id finally points (chains followed, depth-bounded against cycles).
+ENTITY_CHAIN_SQL = f"""
+    WITH RECURSIVE chain(from_id, to_id, depth) AS (
+        SELECT from_id, to_id, 1 FROM {L}.entity_merges WHERE from_id <> to_id
+        UNION ALL
+        SELECT c.from_id, m.to_id, c.depth + 1
+        FROM chain c JOIN {L}.entity_merges m ON m.from_id = c.to_id
+        WHERE c.depth < 16 AND m.from_id <> m.to_id)
+    SELECT from_id, to_id, depth FROM chain"""
+ENTITY_REDIRECTS_SQL = f"""
+    SELECT from_id, arg_max(to_id, depth) AS to_id FROM ({ENTITY_CHAIN_SQL}) GROUP BY from_id"""
+
+
+# --- public API ----------------------------------------------------------------------------------
+
+
+def gold_statements(con: duckdb.DuckDBPyConnection, articles: Sequence[Row], duplicates: Sequence[Row],
+                    quarantine: Sequence[Row], *, entity_merges: Sequence[Row] = ()) -> list[Statement]:
+    """SQL that refreshes the gold tables for one batch; run it in the publish transaction, after the
+    inserts and after any other statement that changes base rows (a replay's quarantine UPDATE).
+
+    The arguments are the row dicts the batch inserts (layout of ``articles``, ``duplicates``,
+    ``quarantine`` and ``entity_merges`` in schema.py). Mentions need not be passed: they belong to
+    the batch's articles. Merges must be: a new merge re-attributes mentions published earlier, so
+    the days of those mentions are recomputed too. ``con`` is only read (the gold tables must exist).
+    """
+    _require_gold_tables(con)
+    if not (articles or duplicates or quarantine or entity_merges):
+        return []
+    statements = _batch_keys(articles, duplicates, quarantine, entity_merges)
+    if articles or entity_merges:
+        statements += _refresh_entities(full=False)
+    statements += _refresh_sources(full=False)
+    if articles or duplicates:
+        statements += _refresh_stories(full=False)
+    return [*statements, *_drop_temp()]
+
+
+def rebuild_statements() -> list[Statement]:
+    """SQL that recomputes every gold table from the base tables (reprocessing, backfill, checks)."""
+    return [*_all_keys(), *_refresh_entities(full=True), *_refresh_sources(full=True),
+            *_refresh_stories(full=True), *_drop_temp()]
+
+
+def needs_backfill(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the gold tables disagree with the base tables' row counts (cheap: counts and sums).
+
+    True for a warehouse created before gold tables existed, after batches published without
+    :func:`gold_statements`, or if concurrent writers double-counted a day. Missing gold tables
+    count as needing one (call ``Warehouse.ensure_schema`` first).
+    """
+    if _missing_gold_tables(con):
+        return True
+    row = con.execute(f"""
+        SELECT (SELECT count(*) FROM {L}.articles) <> (SELECT coalesce(sum(size), 0) FROM {L}.story_clusters)
+            OR (SELECT count(*) FROM {L}.duplicates) <> (SELECT coalesce(sum(duplicates), 0) FROM {L}.story_clusters)
+            OR (SELECT count(*) FROM {L}.entity_mentions) <> (SELECT coalesce(sum(mentions), 0) FROM {L}.entity_daily)
+            OR (SELECT count(*) FROM {L}.articles) + (SELECT count(*) FROM {L}.duplicates)
+               + (SELECT count(*) FROM {L}.quarantine WHERE resolved_at IS NULL)
+               <> (SELECT coalesce(sum(records), 0) FROM {L}.source_daily)""").fetchone()
+    return bool(row and row[0])
+
+
+def backfill(warehouse: Warehouse, con: duckdb.DuckDBPyConnection) -> bool:
+    """Rebuild the gold tables in one transaction if :func:`needs_backfill`; returns whether it did.
+
+    Call with the publish lock held, after ``ensure_schema`` (e.g. at the start of a run).
+    """
+    if not needs_backfill(con):
+        return False
+    warehouse.publish(con, {}, rebuild_statements())
+    return True
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def _strings(rows: Sequence[Row], column: str) -> list[str]:
+    return sorted({str(r[column]) for r in rows if r.get(column) is not None})
+
+
+def _batch_keys(articles: Sequence[Row], duplicates: Sequence[Row], quarantine: Sequence[Row],
+                merges: Sequence[Row]) -> list[Statement]:
+    """Temporary tables of the batch's keys, then the gold keys they affect (read from the lake,
+    where the batch's rows already are)."""
+    occurrences = list(dict.fromkeys((r.get("raw_id"), r.get("location"))
+                                     for r in (*articles, *duplicates, *quarantine)))
+    merged = sorted({str(m["from_id"]) for m in merges if m.get("from_id") and m.get("from_id") != m.get("to_id")})
+    return [
+        (_temp("_gold_new_articles", "SELECT unnest(?::VARCHAR[]) AS article_id"), [_strings(articles, "article_id")]),
+        (_temp("_gold_dup_articles", "SELECT unnest(?::VARCHAR[]) AS article_id"), [_strings(duplicates, "article_id")]),
+        (_temp("_gold_occurrences", "SELECT unnest(?::VARCHAR[]) AS raw_id, unnest(?::VARCHAR[]) AS location"),
+         [[o[0] for o in occurrences], [o[1] for o in occurrences]]),
+        (_temp("_gold_merged", "SELECT unnest(?::VARCHAR[]) AS entity_id"), [merged]),
+        *_redirects(),
+        (_temp("_gold_days", _batch_days_sql(with_merges=bool(merged))), []),
+        (_temp("_gold_source_days", f"SELECT DISTINCT source, day FROM ({_records_sql(_occurrence_scope)})"), []),
+        (_temp("_gold_clusters", f"""
+            SELECT DISTINCT {story_of('a')} AS cluster_id FROM {L}.articles a
+            WHERE a.article_id IN (SELECT article_id FROM _gold_new_articles
+                                   UNION ALL SELECT article_id FROM _gold_dup_articles)"""), []),
+    ]
+
+
+def _batch_days_sql(with_merges: bool) -> str:
+    """Publication days whose entity aggregates change: the batch's articles' days, and with new
+    merges the days of every article mentioning an id whose resolution the merges changed."""
+    sql = f"SELECT DISTINCT {utc_day('a.published_at')} AS day FROM {L}.articles a " \
+          "WHERE a.article_id IN (SELECT article_id FROM _gold_new_articles)"
+    if not with_merges:
+        return sql
+    return sql + f"""
+        UNION
+        SELECT DISTINCT {utc_day('a.published_at')} FROM {L}.articles a
+        WHERE a.article_id IN (
+            SELECT m.article_id FROM {L}.entity_mentions m
+            WHERE m.entity_id IN (SELECT entity_id FROM _gold_merged
+                                  UNION SELECT c.from_id FROM _gold_chain c JOIN _gold_merged g ON c.to_id = g.entity_id))"""
+
+
+def _all_keys() -> list[Statement]:
+    """Every key, for a full recompute."""
+    return [
+        *_redirects(),
+        (_temp("_gold_days", f"SELECT DISTINCT {utc_day('published_at')} AS day FROM {L}.articles"), []),
+        (_temp("_gold_source_days", f"SELECT DISTINCT source, day FROM ({_records_sql(_everything)})"), []),
+        (_temp("_gold_clusters", f"SELECT DISTINCT {story_of('a')} AS cluster_id FROM {L}.articles a"), []),
+    ]
+
+
+def _redirects() -> list[Statement]:
+    return [(_temp("_gold_chain", ENTITY_CHAIN_SQL), []),
+            (_temp("_gold_redirects", "SELECT from_id, arg_max(to_id, depth) AS to_id FROM _gold_chain GROUP BY from_id"),
+             [])]
+
+
+# --- scopes of the records union (alias, timestamp column) -> predicate ----------------------------
+
+
+def _everything(alias: str, ts: str) -> str:
+    return "TRUE"
+
+
+def _occurrence_scope(alias: str, ts: str) -> str:
+    """Rows of the batch's occurrences, including older quarantine rows a replay just resolved."""
+    return (f"EXISTS (SELECT 1 FROM _gold_occurrences k WHERE k.raw_id IS NOT DISTINCT FROM {alias}.raw_id "
+            f"AND k.location IS NOT DISTINCT FROM {alias}.location)")
+
+
+def _source_day_scope(alias: str, ts: str) -> str:
+    """Rows on an affected processing day (the exact (source, day) keys are joined afterwards)."""
+    return f"EXISTS (SELECT 1 FROM _gold_source_days k WHERE k.day IS NOT DISTINCT FROM {utc_day(f'{alias}.{ts}')})"
+
+
+def _duplicates_sql(scope: Scope) -> str:
+    """Duplicate rows in scope with their ``outlet``: their own source, or for same_bytes copies (which
+    carry none) the source of the first record with the same bytes (identical bytes, identical outlet)."""
+    return f"""
+        SELECT d.*, coalesce(d.source, o.source) AS outlet
+        FROM {L}.duplicates d
+        LEFT JOIN (
+            SELECT raw_id, min(source) AS source
+            FROM (SELECT raw_id, source FROM {L}.articles
+                  UNION ALL SELECT raw_id, source FROM {L}.duplicates WHERE source IS NOT NULL)
+            WHERE raw_id IN (SELECT x.raw_id FROM {L}.duplicates x WHERE x.source IS NULL AND {scope('x', 'detected_at')})
+            GROUP BY raw_id) o ON d.source IS NULL AND o.raw_id = d.raw_id
+        WHERE {scope('d', 'detected_at')}"""
+
+
+def _records_sql(scope: Scope) -> str:
+    """One row per record outcome in scope: (outcome, source, processing day, language, open)."""
+    return f"""
+        SELECT 'article' AS outcome, a.source, {utc_day('a.ingested_at')} AS day, a.language, TRUE AS open
+        FROM {L}.articles a WHERE {scope('a', 'ingested_at')}
+        UNION ALL
+        SELECT 'duplicate', d.outlet, {utc_day('d.detected_at')}, NULL, TRUE FROM ({_duplicates_sql(scope)}) d
+        UNION ALL
+        SELECT 'quarantine', q.source_name, {utc_day('q.quarantined_at')}, NULL, q.resolved_at IS NULL
+        FROM {L}.quarantine q WHERE {scope('q', 'quarantined_at')}"""
+
+
+# --- recompute -----------------------------------------------------------------------------------
+
+
+def _temp(name: str, select: str) -> str:
+    return f"CREATE OR REPLACE TEMP TABLE {name} AS {select}"
+
+
+def _delete(table: str, keys: str, match: str, full: bool) -> Statement:
+    """Delete the rows of the affected keys (all rows for a rebuild); keys compare NULL-safely."""
+    if full:
+        return f"DELETE FROM {L}.{table}", []
+    return f"DELETE FROM {L}.{table} WHERE EXISTS (SELECT 1 FROM {keys} k WHERE {match})", []
+
+
+def _same(column: str, table: str) -> str:
+    """Key column of ``k`` equals the target table's, NULL-safely (undated articles have a NULL day)."""
+    return f"k.{column} IS NOT DISTINCT FROM {L}.{table}.{column}"
+
+
+def _refresh_entities(full: bool) -> list[Statement]:
+    """entity_daily and entity_pairs for the days in ``_gold_days``, from one (article, entity) table."""
+    article_entities = f"""
+        SELECT a.article_id, a.source, d.day, coalesce(r.to_id, m.entity_id) AS entity_id,
+               count(*) AS mentions, min(m.label) AS label
+        FROM {L}.articles a
+        JOIN _gold_days d ON d.day IS NOT DISTINCT FROM {utc_day('a.published_at')}
+        JOIN {L}.entity_mentions m ON m.article_id = a.article_id
+        LEFT JOIN _gold_redirects r ON r.from_id = m.entity_id
+        GROUP BY ALL"""
+    # One entities row per id; if several (concurrent runs), the earliest run's, deterministically.
+    names = f"""
+        SELECT entity_id, type, name_ar, name_en FROM {L}.entities
+        WHERE entity_id IN (SELECT entity_id FROM _gold_article_entities)
+        QUALIFY row_number() OVER (PARTITION BY entity_id
+                                   ORDER BY run_id NULLS LAST, name_ar NULLS LAST, name_en NULLS LAST, type) = 1"""
+    daily = f"""
+        INSERT INTO {L}.entity_daily ({ENTITY_DAILY.column_list})
+        SELECT e.entity_id, n.name_ar, n.name_en, coalesce(n.type, min(e.label)), e.day,
+               sum(e.mentions), count(*), count(DISTINCT e.source)
+        FROM _gold_article_entities e LEFT JOIN _gold_names n USING (entity_id)
+        GROUP BY e.entity_id, n.name_ar, n.name_en, n.type, e.day"""
+    pairs = f"""
+        INSERT INTO {L}.entity_pairs ({ENTITY_PAIRS.column_list})
+        SELECT a.day, a.entity_id, na.name_ar, na.name_en, b.entity_id, nb.name_ar, nb.name_en,
+               count(*), sum(least(a.mentions, b.mentions))
+        FROM _gold_article_entities a
+        JOIN _gold_article_entities b ON b.article_id = a.article_id AND a.entity_id < b.entity_id
+        LEFT JOIN _gold_names na ON na.entity_id = a.entity_id
+        LEFT JOIN _gold_names nb ON nb.entity_id = b.entity_id
+        GROUP BY ALL"""
+    return [
+        (_temp("_gold_article_entities", article_entities), []),
+        (_temp("_gold_names", names), []),
+        _delete("entity_daily", "_gold_days", _same("day", "entity_daily"), full),
+        (daily, []),
+        _delete("entity_pairs", "_gold_days", _same("day", "entity_pairs"), full),
+        (pairs, []),
+    ]
+
+
+def _refresh_sources(full: bool) -> list[Statement]:
+    """source_daily for the (source, day) keys in ``_gold_source_days``."""
+    scope = _everything if full else _source_day_scope
+    insert = f"""
+        INSERT INTO {L}.source_daily ({SOURCE_DAILY.column_list})
+        SELECT r.source, r.day, count(*) AS records,
+               count(*) FILTER (WHERE r.outcome = 'article') AS articles,
+               count(*) FILTER (WHERE r.outcome = 'duplicate') AS duplicates,
+               count(*) FILTER (WHERE r.outcome = 'quarantine') AS quarantined,
+               coalesce(list(DISTINCT r.language ORDER BY r.language) FILTER (WHERE r.language IS NOT NULL),
+                        []::VARCHAR[]),
+               duplicates / records, quarantined / records
+        FROM ({_records_sql(scope)}) r
+        JOIN _gold_source_days k ON k.source IS NOT DISTINCT FROM r.source AND k.day IS NOT DISTINCT FROM r.day
+        WHERE r.open
+        GROUP BY r.source, r.day"""
+    match = f"{_same('source', 'source_daily')} AND {_same('day', 'source_daily')}"
+    return [_delete("source_daily", "_gold_source_days", match, full), (insert, [])]
+
+
+def _refresh_stories(full: bool) -> list[Statement]:
+    """story_clusters for the cluster ids in ``_gold_clusters``."""
+    def in_scope(alias: str, ts: str) -> str:  # duplicates of the member articles
+        return f"{alias}.article_id IN (SELECT article_id FROM members)"
+
+    insert = f"""
+        INSERT INTO {L}.story_clusters ({STORY_CLUSTERS.column_list})
+        WITH members AS (
+            SELECT {story_of('a')} AS cluster_id, a.article_id, a.title, a.source, a.language, a.published_at
+            FROM {L}.articles a WHERE {story_of('a')} IN (SELECT cluster_id FROM _gold_clusters)),
+        copies AS (
+            SELECT m.cluster_id, d.outlet FROM ({_duplicates_sql(in_scope)}) d JOIN members m USING (article_id)),
+        stories AS (
+            SELECT cluster_id,
+                   first(title ORDER BY (article_id = cluster_id) DESC, published_at NULLS LAST, article_id) AS title,
+                   min(published_at) AS first_seen, max(published_at) AS last_seen, count(*) AS size,
+                   list(DISTINCT language ORDER BY language) FILTER (WHERE language IS NOT NULL) AS languages
+            FROM members GROUP BY cluster_id),
+        outlets AS (
+            SELECT cluster_id, list(DISTINCT outlet ORDER BY outlet) FILTER (WHERE outlet IS NOT NULL) AS outlets
+            FROM (SELECT cluster_id, source AS outlet FROM members UNION ALL SELECT cluster_id, outlet FROM copies)
+            GROUP BY cluster_id),
+        copy_counts AS (SELECT cluster_id, count(*) AS n FROM copies GROUP BY cluster_id)
+        SELECT s.cluster_id, s.title, s.first_seen, s.last_seen, {utc_day('s.first_seen')}, s.size,
+               coalesce(c.n, 0), coalesce(o.outlets, []::VARCHAR[]), len(coalesce(o.outlets, []::VARCHAR[])),
+               coalesce(s.languages, []::VARCHAR[])
+        FROM stories s LEFT JOIN outlets o USING (cluster_id) LEFT JOIN copy_counts c USING (cluster_id)"""
+    return [_delete("story_clusters", "_gold_clusters", _same("cluster_id", "story_clusters"), full), (insert, [])]
+
+
+def _drop_temp() -> list[Statement]:
+    return [(f"DROP TABLE IF EXISTS {name}", []) for name in _TEMP_TABLES]
+
+
+# --- schema checks -------------------------------------------------------------------------------
+
+
+def _missing_gold_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [L]).fetchall()}
+    return [t.name for t in GOLD_TABLES if t.name not in present]
+
+
+def _require_gold_tables(con: duckdb.DuckDBPyConnection) -> None:
+    missing = _missing_gold_tables(con)
+    if missing:
+        raise WarehouseError(f"gold tables missing ({', '.join(missing)}): call Warehouse.ensure_schema first")
