@@ -167,7 +167,8 @@ def _reprocess_total(wh: Warehouse) -> int:
 
 
 def _print_reprocess_summary(s: dict[str, Any]) -> None:
-    table = Table(title=f"akhbar reprocess {s['run_id']} — {s['status']}", show_header=True)
+    console.print(f"[bold]akhbar reprocess {s['run_id']} — {s['status']}[/]")
+    table = Table(show_header=True)
     table.add_column("outcome")
     table.add_column("records", justify="right")
     for label, key in (("records", "records_in"), ("published", "published"), ("duplicates", "duplicates"),

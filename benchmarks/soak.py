@@ -45,6 +45,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--max-delay", type=float, default=45.0, help="longest time before a kill (s)")
     args = parser.parse_args()
     zips = sorted(SNN.glob("*.zip"))
     if not zips:
@@ -64,11 +65,20 @@ def main() -> int:
         base, soaked = Path(tmp) / "base", Path(tmp) / "soaked"
         code, full = run(inputs, base, env, None)
         print(f"uninterrupted run: exit {code}, {full:.1f} s, {len(inputs)} zip(s)")
-        for i in range(args.kills):
-            delay = rng.uniform(2.0, max(3.0, full * 0.9))
+        kills = attempts = 0
+        while kills < args.kills:
+            # Short enough that the run is still working when the kill comes: each attempt gets
+            # through start-up and a few batches, then dies somewhere in a batch.
+            delay = rng.uniform(3.0, args.max_delay)
+            attempts += 1
             code, took = run(inputs, soaked, env, delay)
-            print(f"attempt {i + 1:2d}: killed after {delay:6.1f} s" if code == -9 else
-                  f"attempt {i + 1:2d}: finished by itself (exit {code}) after {took:.1f} s")
+            if code == -9:
+                kills += 1
+                print(f"attempt {attempts:2d}: killed after {delay:6.1f} s (kill {kills})", flush=True)
+            else:
+                print(f"attempt {attempts:2d}: finished by itself (exit {code}) after {took:.1f} s, "
+                      f"after {kills} kill(s); raise --kills' budget with a larger corpus", flush=True)
+                break
         code, took = run(inputs, soaked, env, None)
         print(f"final resume: exit {code}, {took:.1f} s")
         a, b = comparable(snapshot(base)), comparable(snapshot(soaked))

@@ -115,6 +115,7 @@ def _live_runs(wh: Warehouse, con: duckdb.DuckDBPyConnection, own: str) -> list[
 
 
 def _refuse_if_busy(wh: Warehouse, con: duckdb.DuckDBPyConnection) -> None:
+    """Fail at once, before hours of work, if a run is alive (its work would have to be waited for)."""
     with wh.publish_lock():
         busy = _live_runs(wh, con, "")
     if busy:

@@ -50,8 +50,14 @@ def derived_tables() -> list[Table]:
     return [t for name, t in TABLES.items() if name not in KEPT]
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """One value, with the result consumed: a result left open (``fetchone``) keeps DuckDB's
+    transaction, and with it a read lock on a SQLite catalog that makes other writers' commits fail."""
+    return con.execute(sql).fetchall()[0][0]
+
+
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{L}')").fetchone()[0])
+    return int(_scalar(con, f"SELECT max(snapshot_id) FROM ducklake_snapshots('{L}')"))
 
 
 def _at(snapshot: int) -> str:
@@ -81,67 +87,80 @@ def _new_occurrences_sql(snapshot: int, since: int | None) -> str:
 
 def count_occurrences(con: duckdb.DuckDBPyConnection, snapshot: int, since: int | None = None) -> int:
     """Records a reprocess of ``snapshot`` streams (only those added after ``since``, if given)."""
-    return int(con.execute(f"SELECT count(*) FROM ({_new_occurrences_sql(snapshot, since)})").fetchone()[0])
+    return int(_scalar(con, f"SELECT count(*) FROM ({_new_occurrences_sql(snapshot, since)})"))
 
 
-def _firsts_sql(snapshot: int, since: int | None) -> str:
-    """First occurrences in insertion order. The full scan relies on DuckDB returning a table in
-    insertion order (``preserve_insertion_order``, checked on row ids as it streams) so that the
-    contents are never sorted; the few rows of a catch-up are ordered explicitly."""
-    select = (f"SELECT r.rowid AS ord, r.raw_id, r.location, r.source_name, r.format, r.content, r.url, "
-              f"r.ingested_at AS ts FROM {L}.raw_documents AS r {_at(snapshot)}")
-    if since is None:
-        return select
-    return f"{select} WHERE r.raw_id NOT IN (SELECT raw_id FROM {L}.raw_documents {_at(since)}) ORDER BY ord"
+_ROW = "rowid AS ord, raw_id, location, source_name, format, content, url, ingested_at AS ts"
 
 
-def _repeats_sql(snapshot: int, since: int | None) -> str:
-    """Occurrences at another location than the first, by arrival (with the first's bytes)."""
-    return f"""
-        SELECT r.rowid AS ord, o.raw_id, o.location, coalesce(o.source_name, r.source_name) AS source_name,
-               r.format, r.content, r.url, o.ts
+def _first_files(con: duckdb.DuckDBPyConnection, snapshot: int, after: int) -> list[str]:
+    """raw_documents' data files holding rows with a row id above ``after``, in row-id order."""
+    rows = con.execute(f"SELECT filename, min(rowid) AS first FROM {L}.raw_documents {_at(snapshot)} WHERE rowid > ? "
+                       "GROUP BY filename ORDER BY first", [after]).fetchall()
+    return [filename for filename, _ in rows]
+
+
+def _firsts(con: duckdb.DuckDBPyConnection, snapshot: int, after: int, chunk: int) -> Iterator[dict[str, Any]]:
+    """First occurrences in row-id (= insertion) order, one data file at a time.
+
+    Each query reads one file and is consumed at once: a DuckDB result left open while the pipeline
+    works would hold its transaction, and with it a read lock on a SQLite catalog that makes every
+    other writer's commit fail. Memory is bounded by the largest file (one ingest batch)."""
+    for filename in _first_files(con, snapshot, after):
+        rows = con.execute(f"SELECT {_ROW} FROM {L}.raw_documents {_at(snapshot)} WHERE filename = ? AND rowid > ? "
+                           "ORDER BY ord", [filename, after]).to_arrow_table().to_pylist()
+        for i in range(0, len(rows), chunk):
+            yield from _annotate(con, snapshot, rows[i:i + chunk])
+
+
+def _repeat_keys(con: duckdb.DuckDBPyConnection, snapshot: int, since: int | None) -> pa.Table:
+    """Occurrences at another location than the first, by arrival, with where their bytes are (no bytes:
+    one row per repeat is all that is held in memory)."""
+    return con.execute(f"""
+        SELECT r.rowid AS ord, r.filename AS file, o.raw_id, o.location, r.location AS first_location,
+               coalesce(o.source_name, r.source_name) AS source_name, r.format, r.url, o.ts
         FROM ({_new_occurrences_sql(snapshot, since)}) o JOIN {L}.raw_documents AS r {_at(snapshot)} USING (raw_id)
         WHERE o.location <> r.location
-        ORDER BY o.ts, ord, o.location"""
+        ORDER BY o.ts, ord, o.location""").to_arrow_table()
 
 
-def _rows(cur: duckdb.DuckDBPyConnection, sql: str, chunk: int) -> Iterator[list[dict[str, Any]]]:
-    """A query's rows, ``chunk`` at a time (streamed: a warehouse may hold millions of documents)."""
-    for batch in cur.execute(sql).to_arrow_reader(chunk):
-        yield batch.to_pylist()
-
-
-def _in_insertion_order(chunks: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
-    last = -1
-    for rows in chunks:
+def _repeats(con: duckdb.DuckDBPyConnection, snapshot: int, since: int | None, chunk: int) -> Iterator[dict[str, Any]]:
+    """Repeats with their first occurrence's bytes, fetched ``chunk`` at a time, file by file."""
+    keys = _repeat_keys(con, snapshot, since)
+    for offset in range(0, keys.num_rows, chunk):
+        rows = keys.slice(offset, chunk).to_pylist()
+        wanted: dict[str, list[int]] = {}
         for row in rows:
-            if row["ord"] <= last:
-                raise WarehouseError("raw_documents did not stream in insertion order; reprocessing would change "
-                                     "which record of a story is the article. Please report this.")
-            last = row["ord"]
-        yield rows
+            wanted.setdefault(row["file"], []).append(row["ord"])
+        content: dict[int, bytes] = {}
+        for filename, ords in wanted.items():
+            content.update(con.execute(
+                f"SELECT rowid, content FROM {L}.raw_documents {_at(snapshot)} WHERE filename = ? "
+                "AND rowid IN (SELECT unnest(?::BIGINT[]))", [filename, sorted(set(ords))]).fetchall())
+        yield from _annotate(con, snapshot, [{**row, "content": content[row["ord"]]} for row in rows])
 
 
-def _annotate(cur: duckdb.DuckDBPyConnection, snapshot: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add each first occurrence's ingest error (its recorded reason) and, for HTML records of a
-    warehouse older than ``raw_documents.url``, the URL its article or duplicate row kept."""
+def _annotate(con: duckdb.DuckDBPyConnection, snapshot: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add the ingest error of each record's first occurrence (its recorded reason: a repeat is the same
+    bytes, so the same error) and, for HTML records of a warehouse older than ``raw_documents.url``,
+    the URL its article or duplicate row kept."""
     at = _at(snapshot)
-    cur.register("_chunk", pa.table({"raw_id": [r["raw_id"] for r in rows], "location": [r["location"] for r in rows]}))
+    keys = [(r["raw_id"], r.get("first_location", r["location"])) for r in rows]
+    con.register("_chunk", pa.table({"raw_id": [k[0] for k in keys], "location": [k[1] for k in keys]}))
     try:
-        errors = dict(((rid, loc), reason) for rid, loc, reason in cur.execute(
+        errors = dict(((rid, loc), reason) for rid, loc, reason in con.execute(
             f"SELECT q.raw_id, q.location, arg_min(q.reason, q.quarantined_at) FROM {L}.quarantine AS q {at} "
             "JOIN _chunk c USING (raw_id, location) WHERE q.stage = 'ingest' AND NOT starts_with(q.reason, ?) "
             "GROUP BY ALL", [REPEAT_REASON]).fetchall())
         urls: dict[tuple[str, str], str] = {}
         if any(r["format"] == "html" and not r["url"] for r in rows):
-            urls = dict(((rid, loc), url) for rid, loc, url in cur.execute(
+            urls = dict(((rid, loc), url) for rid, loc, url in con.execute(
                 f"SELECT raw_id, location, min(url) FROM (SELECT raw_id, location, url FROM {L}.articles {at} "
                 f"UNION ALL SELECT raw_id, location, url FROM {L}.duplicates {at}) JOIN _chunk c USING (raw_id, location) "
                 "WHERE url IS NOT NULL GROUP BY ALL").fetchall())
     finally:
-        cur.unregister("_chunk")
-    for row in rows:
-        key = (row["raw_id"], row["location"])
+        con.unregister("_chunk")
+    for row, key in zip(rows, keys):
         row["error"] = errors.get(key)
         if row["format"] == "html" and not row["url"]:
             row["url"] = urls.get(key)
@@ -179,15 +198,13 @@ def rebuild_record(row: dict[str, Any]) -> RawRecord:
 
 
 def occurrence_records(wh: Warehouse, snapshot: int, since: int | None = None, chunk: int = 500) -> Iterator[RawRecord]:
-    """Every occurrence of ``wh`` as of ``snapshot`` (only those added after ``since``, if given) as raw
-    records, in ingestion order, streamed ``chunk`` rows at a time on a read-only connection."""
+    """Every occurrence of ``wh`` as of ``snapshot`` (only those added after snapshot ``since``, if
+    given) as raw records, in ingestion order, on a read-only connection used by short queries only."""
     con = wh.connect(read_only=True)
     try:
-        firsts_cur, repeats_cur, lookup = con.cursor(), con.cursor(), con.cursor()
-        chunks = _rows(firsts_cur, _firsts_sql(snapshot, since), chunk)
-        firsts = (row for rows in _in_insertion_order(chunks) for row in _annotate(lookup, snapshot, rows))
-        repeats = (row for rows in _rows(repeats_cur, _repeats_sql(snapshot, since), chunk) for row in rows)
-        for row in _by_arrival(firsts, repeats):
+        after = -1 if since is None else int(_scalar(
+            con, f"SELECT coalesce(max(rowid), -1) FROM {L}.raw_documents {_at(since)}"))
+        for row in _by_arrival(_firsts(con, snapshot, after, chunk), _repeats(con, snapshot, since, chunk)):
             yield rebuild_record(row)
     finally:
         con.close()
@@ -216,7 +233,7 @@ def outcome_gaps(con: duckdb.DuckDBPyConnection, snapshot: int) -> dict[str, int
         WITH o AS ({occurrences_sql(snapshot)}), s AS ({outcomes})
         SELECT (SELECT count(*) FROM o ANTI JOIN s USING (raw_id, location)),
                (SELECT count(*) FROM s ANTI JOIN o USING (raw_id, location)),
-               (SELECT count(*) FROM (SELECT 1 FROM s GROUP BY raw_id, location HAVING count(*) > 1))""").fetchone()
+               (SELECT count(*) FROM (SELECT 1 FROM s GROUP BY raw_id, location HAVING count(*) > 1))""").fetchall()[0]
     gaps = {"without outcome": missing, "unknown": unexpected, "several outcomes": repeated}
     return {k: int(v) for k, v in gaps.items() if v}
 
