@@ -36,9 +36,14 @@ def build_hostile_corpus(root: Path) -> int:
     (root / "اسم غريب\u202e.txt").write_text("عنوان\n\nنص باسم ملف غريب.", encoding="utf-8")
     (root / "new\nline.json").write_text(json.dumps({"title": "t", "content": "نص في ملف باسم فيه سطر جديد."},
                                                     ensure_ascii=False), encoding="utf-8")
+    # A corrupt web archive and a truncated feed: their error records must be publishable rows.
+    (root / "broken.warc.gz").write_bytes(gzip.compress(b"WARC/1.0\r\nWARC-Type: response\r\n"
+                                                        b"Content-Length: 999\r\n\r\nnot really"))
+    (root / "broken.rss").write_text('<?xml version="1.0"?><rss><channel><title>x</title><item><title>y</title>'
+                                     "<description>z", encoding="utf-8")
     (root / "loop").symlink_to(root, target_is_directory=True)
     (root / "dangling.txt").symlink_to(root / "missing")
-    return 13  # files above (the loop is not followed), with mixed.jsonl counting three records
+    return 15  # files above (the loop is not followed), with mixed.jsonl counting three records
 
 
 def test_hostile_corpus_every_record_accounted(prefect_harness, tmp_path: Path, monkeypatch) -> None:
@@ -61,5 +66,6 @@ def test_hostile_corpus_every_record_accounted(prefect_harness, tmp_path: Path, 
     assert "cap" in by_name["bomb.html.gz"] or "size" in by_name["bomb.html.gz"]
     assert "size limit" in by_name["bomb.zip"]
     assert "cannot read" in by_name["dangling.txt"]
+    assert "WARC" in by_name["broken.warc.gz@0"]
     titles = {t for (t,) in run_query(Warehouse(wh), "select title from articles").rows}
     assert "خبر سليم" in titles  # the good line of a broken JSONL survives
