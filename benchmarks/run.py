@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SNN = ROOT.parent / "shared" / "corpora" / "news" / "saudinewsnet" / "zips"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import akhbar  # noqa: E402,F401 - sets Prefect's offline, quiet defaults before Prefect is imported
+
 
 @dataclass
 class Report:

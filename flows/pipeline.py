@@ -42,6 +42,7 @@ from akhbar.tasks.entities.linking import EntityLinker, EntityRecord
 from akhbar.tasks.neardup import NearDupIndex, signature_bytes
 from akhbar.tasks.dedup import PriorOutcome, quarantine_row, resolve_repeats, split_by_raw_id, split_duplicates
 from akhbar.tasks.ingest import FieldMap, IngestLimits, RawRecord, batched, count_input_files
+from akhbar.tasks.input_files import FileFilter, FileLedger
 from akhbar.tasks.sources import records_for_source
 from akhbar.tasks.fetch import FetchPolicy
 from akhbar.flows.monitoring import post_validation_artifact, validation_rows
@@ -499,6 +500,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
         limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)
         state_dir = wh.root / "source_state"
         new_records: int | None = None
+        ledger: FileLedger | None = None
         if record_source is not None:
             new_records = call(warm_templates, state, record_source())
             records = record_source()
@@ -506,13 +508,17 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
             records = quarantined_records(con, *replay_filter)
         else:
             policy = FetchPolicy(allow_private=settings.allow_private_fetch)
+            ledger = _load_ledger(con)
             local = [src for src in inputs if not src.lower().startswith(("http://", "https://"))]
             if local:  # URL feeds are not fetched twice: their items are few and arrive incrementally
+                seen = FileFilter(skip=lambda path: ledger.known_records(path) is not None)
                 warmed = call(warm_templates, state, (r for src in local for r in records_for_source(
-                    src, limits, source_name=source_name)))
+                    src, limits, source_name=source_name, files=seen)))
                 new_records = warmed if len(local) == len(inputs) else None
+            files = FileFilter(skip=_skip_known_file(summary, ledger), done=ledger.note_read)
             records = (r for source in inputs for r in records_for_source(
-                source, limits, state_dir=state_dir, policy=policy, source_name=source_name, fetch_pages=fetch_pages))
+                source, limits, state_dir=state_dir, policy=policy, source_name=source_name, fetch_pages=fetch_pages,
+                files=files))
         _run_batches(state, _progress(records, state, artifact_id, total_files), new_records)
         update_progress_artifact(artifact_id, progress=100.0)
         if settings.search_index and summary.published:
@@ -524,6 +530,8 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
             summary.data_docs = state.validator.build_docs()
             make_offline(summary.data_docs)
             state.timed("data docs", started)
+        if ledger is not None and ledger.read:
+            _record_input_files(wh, con, ledger, summary.run_id)
         summary.status = "completed"
     except ValidationError as exc:
         summary.status, summary.validation_success, summary.error = "failed", False, str(exc)
@@ -552,6 +560,43 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
     if not summary.balanced():
         raise RuntimeError(f"accounting error: {asdict(summary)}")
     return summary
+
+
+def _load_ledger(con: duckdb.DuckDBPyConnection) -> FileLedger:
+    return FileLedger.from_rows(con.execute("SELECT path, byte_size, fingerprint, records FROM input_files").fetchall())
+
+
+def _skip_known_file(summary: RunSummary, ledger: FileLedger) -> Callable[[Path], bool]:
+    """Skip a file an earlier completed run accounted for; its records count as read and skipped."""
+    def skip(path: Path) -> bool:
+        n = ledger.known_records(path)
+        if n is None:
+            return False
+        summary.records_in += n
+        summary.skipped += n
+        return True
+
+    return skip
+
+
+def _record_input_files(wh: Warehouse, con: duckdb.DuckDBPyConnection, ledger: FileLedger, run_id: str) -> None:
+    """Remember the files this run read in full (only once every record of theirs is published)."""
+    import pyarrow as pa
+
+    rows = ledger.rows()
+    now = datetime.now(timezone.utc)
+    table = pa.table({"path": [r[0] for r in rows], "byte_size": [r[1] for r in rows],
+                      "fingerprint": [r[2] for r in rows], "records": [r[3] for r in rows],
+                      "run_id": [run_id] * len(rows), "recorded_at": [now] * len(rows)})
+    with wh.publish_lock():
+        con.register("_read_files", table)
+        try:
+            wh.publish(con, {}, [
+                ("DELETE FROM input_files WHERE path IN (SELECT path FROM _read_files)", []),
+                ("INSERT INTO input_files SELECT * FROM _read_files", []),
+            ])
+        finally:
+            con.unregister("_read_files")
 
 
 def quarantined_records(con: duckdb.DuckDBPyConnection, stage: str | None, reason: str | None) -> list[RawRecord]:

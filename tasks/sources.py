@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from akhbar.tasks.feeds import FeedState, iter_feed_records, looks_like_feed
 from akhbar.tasks.fetch import FetchPolicy
+from akhbar.tasks.input_files import FileFilter, filtered
 from akhbar.tasks.ingest import IngestLimits, RawRecord, directory_files, iter_path_records
 from akhbar.tasks.warc import is_warc_path, iter_warc_records
 
@@ -175,6 +176,7 @@ def records_for_source(
     policy: FetchPolicy | None = None,
     source_name: str | None = None,
     fetch_pages: bool = False,
+    files: FileFilter | None = None,
 ) -> Iterator[RawRecord]:
     """Every raw record of one source: a feed URL, a feed/WARC file, or files/directories.
 
@@ -183,7 +185,8 @@ def records_for_source(
     written only once this iterator has been exhausted, i.e. after the caller consumed every
     record; a run that dies before that re-emits on the next run and raw_id dedup drops the
     repeats. Without ``state_dir`` every run starts from scratch.
-    A directory is walked and each file dispatched by its kind.
+    A directory is walked and each file dispatched by its kind; ``files`` may skip local files
+    that earlier runs accounted for (see ``akhbar.tasks.input_files``).
     """
     kind = source_kind(source)
     if kind == "feed" and source.lower().startswith(("http://", "https://")):
@@ -199,11 +202,12 @@ def records_for_source(
     if path.is_dir():
         name = source_name or path.name or "input"
         for file in directory_files(path):
-            yield from _file_records(file, limits, name, policy, fetch_pages)
+            yield from filtered(file, _file_records(file, limits, name, policy, fetch_pages), files)
         return
     if not path.exists():
         raise FileNotFoundError(f"input not found: {path}")
-    yield from _file_records(path, limits, source_name or path.stem, policy, fetch_pages, kind=kind)
+    yield from filtered(path, _file_records(path, limits, source_name or path.stem, policy, fetch_pages, kind=kind),
+                        files)
 
 
 def _file_records(path: Path, limits: IngestLimits, name: str, policy: FetchPolicy | None, fetch_pages: bool,

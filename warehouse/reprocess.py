@@ -37,7 +37,7 @@ from akhbar.warehouse.schema import GOLD_TABLES, TABLES, Table
 
 L = CATALOG_NAME
 SHADOW = "shadow"
-KEPT = frozenset({"raw_documents", "runs"})  # bronze and history: the only tables not rebuilt
+KEPT = frozenset({"raw_documents", "runs", "input_files"})  # bronze and bookkeeping: never rebuilt
 # The column of each outcome table that says when its record arrived: kept across a reprocess.
 ARRIVAL_COLUMNS = {"articles": "ingested_at", "duplicates": "detected_at", "quarantine": "quarantined_at"}
 REPEAT_REASON = "identical to a quarantined record"  # prefix written by dedup.resolve_repeats
@@ -45,7 +45,7 @@ Statement = tuple[str, list[Any]]
 
 
 def derived_tables() -> list[Table]:
-    """Every registered table but ``raw_documents`` and ``runs``: a table added to schema.py is
+    """Every registered table but those in KEPT (bronze and bookkeeping): a table added to schema.py is
     rebuilt by a reprocess without anyone having to remember it."""
     return [t for name, t in TABLES.items() if name not in KEPT]
 

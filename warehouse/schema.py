@@ -361,8 +361,22 @@ STORY_CLUSTERS = Table(
     ),
 )
 
+INPUT_FILES = Table(
+    "input_files",
+    "Local input files whose every record a completed run accounted for: a later run finding the same "
+    "bytes at the same path skips the file without parsing it.",
+    _cols(
+        ("path", "VARCHAR", "absolute path of the file (a zip, a JSONL file, a WARC …)"),
+        ("byte_size", "BIGINT", "its size when it was read"),
+        ("fingerprint", "VARCHAR", "BLAKE2b-128 of its bytes"),
+        ("records", "BIGINT", "records it held (all published, duplicates, quarantined or skipped)"),
+        ("run_id", "VARCHAR", "the completed run that read it"),
+        ("recorded_at", "TIMESTAMPTZ", "when that run ended"),
+    ),
+)
+
 DATA_TABLES: tuple[Table, ...] = (RAW_DOCUMENTS, ARTICLES, DUPLICATES, QUARANTINE, SOURCE_TEMPLATES, SOURCE_TOTALS,
                                   ARTICLE_SIGNATURES, SENTENCES, ENTITIES, ENTITY_MENTIONS, QUANTITIES, ENTITY_MERGES)
 GOLD_TABLES: tuple[Table, ...] = (ENTITY_DAILY, ENTITY_PAIRS, SOURCE_DAILY, STORY_CLUSTERS)
-ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS, *GOLD_TABLES)
+ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS, INPUT_FILES, *GOLD_TABLES)
 TABLES = {t.name: t for t in ALL_TABLES}
