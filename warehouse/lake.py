@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,6 +151,20 @@ class Warehouse:
         uri = self.catalog_uri.replace("'", "''")
         return f"ATTACH '{uri}' AS {CATALOG_NAME} ({', '.join(options)})"
 
+    @staticmethod
+    def _attach(con: duckdb.DuckDBPyConnection, sql: str, attempts: int = 20) -> None:
+        """ATTACH, retried while SQLite reports the catalog locked: two runs starting at once on a
+        new warehouse both create DuckLake's metadata tables, and the loser sees "database is locked"
+        (seen in the concurrent-runs test on a loaded machine)."""
+        for attempt in range(attempts):
+            try:
+                con.execute(sql)
+                return
+            except duckdb.Error as exc:
+                if "database is locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+
     def connect(self, read_only: bool = False, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the lake attached and selected (``USE lake``).
 
@@ -168,7 +183,7 @@ class Warehouse:
             con.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '512MB')}'")
             con.execute(f"SET temp_directory = '{spill}'")
         try:
-            con.execute(self._attach_sql(read_only, snapshot))
+            self._attach(con, self._attach_sql(read_only, snapshot))
         except duckdb.Error as exc:
             con.close()
             raise WarehouseError(f"cannot open the warehouse catalog {self.catalog_uri}: {exc}") from exc
