@@ -53,8 +53,12 @@ def amplify(source: Path, target: Path, articles: int) -> dict[str, str]:
     from akhbar.warehouse.lake import Warehouse
     from akhbar.warehouse.search import refresh_search_index
 
+    import shutil
+
+    shutil.rmtree(target, ignore_errors=True)
     src, dst = Warehouse(source), Warehouse(target)
     con = dst.connect()
+    con.execute("SET memory_limit = '8GB'")  # a one-off bulk build, not a pipeline writer
     dst.ensure_schema(con)
     con.execute(f"ATTACH '{src.catalog_uri}' AS src (DATA_PATH '{src.data_path}/', READ_ONLY)")
     (have,) = con.execute("SELECT count(*) FROM src.articles").fetchone()

@@ -180,8 +180,9 @@ class Warehouse:
             # DuckDB's default cache is 80% of RAM; a writer's working set is one batch. Capped,
             # it spills to disk instead (measured: the flow process peaked at 1.6 GB uncapped).
             spill = self.root / "tmp"
-            con.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '512MB')}'")
+            con.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '1GB')}'")
             con.execute(f"SET temp_directory = '{spill}'")
+            con.execute("SET preserve_insertion_order = false")  # lets big inserts stream and spill
         try:
             self._attach(con, self._attach_sql(read_only, snapshot))
         except duckdb.Error as exc:

@@ -290,22 +290,14 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
                         known = known.slice(0, 0)
                         lake.unregister("_indexed")
                         lake.register("_indexed", known)
-                    new = lake.execute(
-                        "SELECT a.article_id, a.title, a.body, a.source, a.published_at, a.run_id, a.match_key "
-                        "FROM articles a ANTI JOIN _indexed i USING (article_id)").to_arrow_table()
+                    new_ids = [r[0] for r in lake.execute(
+                        "SELECT article_id FROM articles a ANTI JOIN _indexed i USING (article_id) "
+                        "ORDER BY article_id").fetchall()]
                 finally:
                     lake.unregister("_indexed")
-                texts = [index_text(mk if mk else matching_key(f"{t or ''}\n{b or ''}"))
-                         for mk, t, b in zip(new.column("match_key").to_pylist(), new.column("title").to_pylist(),
-                                             new.column("body").to_pylist())]
-                rows = new.drop_columns(["match_key"]).append_column("text", pa.array(texts, pa.string()))
-                if rows.num_rows:
-                    con.register("_new_docs", rows)
-                    con.execute("INSERT INTO docs SELECT article_id, title, body, source, published_at, run_id, "
-                                "text FROM _new_docs")
-                    con.unregister("_new_docs")
+                added = _index_articles(lake, con, new_ids)
                 total = con.execute("SELECT count(*) FROM docs").fetchone()[0]
-                if rows.num_rows or reason:
+                if added or reason:
                     con.execute(f"PRAGMA create_fts_index('docs', 'article_id', 'text', stemmer='none', "
                                 f"stopwords='none', ignore='{_IGNORE}', strip_accents=0, lower=1, overwrite=1)")
                 meta_rows = {"version": INDEX_VERSION, "lake_snapshot": str(snapshot), "last_run_id": last_run or "",
@@ -319,7 +311,36 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
         finally:
             lake.close()
     mode = ("created" if reason == "no index yet" else "rebuilt") if reason else "incremental"
-    return RefreshStats(mode, rows.num_rows, total, snapshot, last_run, time.perf_counter() - started, reason)
+    return RefreshStats(mode, added, total, snapshot, last_run, time.perf_counter() - started, reason)
+
+
+def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, ids: list[str],
+                    chunk: int = 20_000) -> int:
+    """Tokenize and insert ``ids`` into the index ``chunk`` articles at a time.
+
+    Bounded memory (one query for all new bodies overflowed Arrow's 2 GB string buffer at a million
+    articles), and every lake query is read to the end at once: an open result would hold a read
+    lock on a SQLite catalog and make other runs' commits fail.
+    """
+    for i in range(0, len(ids), chunk):
+        lake.register("_wanted", pa.table({"article_id": pa.array(ids[i:i + chunk], pa.string())}))
+        try:
+            part = lake.execute(
+                "SELECT a.article_id, a.title, a.body, a.source, a.published_at, a.run_id, a.match_key "
+                "FROM articles a SEMI JOIN _wanted w USING (article_id)").to_arrow_table()
+        finally:
+            lake.unregister("_wanted")
+        texts = [index_text(mk if mk else matching_key(f"{t or ''}\n{b or ''}"))
+                 for mk, t, b in zip(part.column("match_key").to_pylist(), part.column("title").to_pylist(),
+                                     part.column("body").to_pylist())]
+        rows = part.drop_columns(["match_key"]).append_column("text", pa.array(texts, pa.string()))
+        con.register("_new_docs", rows)
+        try:
+            con.execute("INSERT INTO docs SELECT article_id, title, body, source, published_at, run_id, text "
+                        "FROM _new_docs")
+        finally:
+            con.unregister("_new_docs")
+    return len(ids)
 
 
 def is_stale(warehouse: Warehouse | Path | str) -> bool:
