@@ -100,6 +100,10 @@ QUERIES = {
     "who appears with an entity (entity_pairs)":
         "SELECT CASE WHEN entity_a = 'iso:RU' THEN entity_b ELSE entity_a END other, sum(articles) n "
         "FROM entity_pairs WHERE 'iso:RU' IN (entity_a, entity_b) GROUP BY ALL ORDER BY n DESC LIMIT 20",
+    "who appears with an entity (mentions, as `akhbar chart pairs`)":
+        "SELECT m2.entity_id, any_value(e.name_ar), count(DISTINCT article_id) n FROM mentions m1 "
+        "JOIN mentions m2 USING (article_id) LEFT JOIN entities e ON e.entity_id = m2.entity_id "
+        "WHERE m1.entity_id = 'iso:RU' AND m2.entity_id <> 'iso:RU' GROUP BY 1 ORDER BY n DESC LIMIT 20",
     "articles mentioning two entities (base tables)":
         "SELECT count(*) FROM (SELECT article_id FROM entity_mentions WHERE entity_id IN ('iso:RU', 'iso:US') "
         "GROUP BY article_id HAVING count(DISTINCT entity_id) = 2)",
