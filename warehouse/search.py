@@ -210,6 +210,11 @@ def _connect_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")
     if not read_only:
         con.execute(f"LOAD '{extension_path('fts')}'")
+        # Building the index is the big job: capped like every writer, spilling beside the file
+        # (uncapped, a million-article build took 19 GB of RAM).
+        con.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '1GB')}'")
+        con.execute(f"SET temp_directory = '{path}.tmp'")
+        con.execute("SET preserve_insertion_order = false")
     return con
 
 
