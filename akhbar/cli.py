@@ -33,6 +33,16 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+def _check_field_map(field_map: list[str] | None) -> None:
+    """Refuse a malformed --map before Prefect starts (a clear message, not a failed flow run)."""
+    from akhbar.tasks.ingest import FieldMap
+
+    try:
+        FieldMap.parse(field_map or [])
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+
+
 @app.command()
 def run(
     inputs: Annotated[
@@ -62,13 +72,9 @@ def run(
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from akhbar.flows.pipeline import ingest_flow  # Prefect import is slow: only when running
-    from akhbar.tasks.ingest import FieldMap
     from akhbar.progress import cli_progress
 
-    try:
-        FieldMap.parse(field_map or [])
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
+    _check_field_map(field_map)
     with cli_progress(console, paths):
         try:
             summary = ingest_flow(inputs=paths, warehouse=str(settings.warehouse), field_map=field_map or [],
@@ -139,12 +145,8 @@ def reprocess(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from akhbar.flows.reprocess import reprocess_flow
     from akhbar.progress import record_progress
-    from akhbar.tasks.ingest import FieldMap
 
-    try:
-        FieldMap.parse(field_map or [])
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
+    _check_field_map(field_map)
     with record_progress(console, total):
         try:
             summary = reprocess_flow(warehouse=str(settings.warehouse), field_map=field_map or [],

@@ -48,6 +48,7 @@ from akhbar.tasks.fetch import FetchPolicy
 from akhbar.flows.monitoring import post_validation_artifact, validation_rows
 from akhbar.warehouse.datadocs import make_offline
 from akhbar.warehouse.gold import backfill, gold_statements
+from akhbar.warehouse.reprocess import rebuild_record
 from akhbar.tasks.analyse import Analysis, AnalysisConfig
 from akhbar.tasks.prepare import PreparedBatch, observe_templates
 from akhbar.flows.runners import BatchRunner, batch_runner
@@ -602,26 +603,13 @@ def _record_input_files(wh: Warehouse, con: duckdb.DuckDBPyConnection, ledger: F
 def quarantined_records(con: duckdb.DuckDBPyConnection, stage: str | None, reason: str | None) -> list[RawRecord]:
     """Open quarantine rows as raw records again (bytes from raw_documents), for a replay."""
     rows = con.execute(
-        "SELECT q.raw_id, q.location, q.source_name, r.format, r.content FROM quarantine q "
+        "SELECT q.raw_id, q.location, q.source_name, r.format, r.content, r.url FROM quarantine q "
         "JOIN raw_documents r USING (raw_id) WHERE q.resolved_at IS NULL "
         "AND (? IS NULL OR q.stage = ?) AND (? IS NULL OR q.reason ILIKE '%' || ? || '%') ORDER BY q.location",
         [stage, stage, reason, reason],
     ).fetchall()
-    out = []
-    for raw_id, location, source_name, fmt, content in rows:
-        fields, error = None, None
-        if fmt in ("json", "jsonl"):
-            try:
-                fields = json.loads(content)
-            except ValueError as exc:
-                error = f"invalid JSON: {exc}"
-            else:
-                if not isinstance(fields, dict):
-                    fields, error = None, "JSON value is not an object"
-        elif fmt == "unknown":
-            error = "unsupported file type"
-        out.append(RawRecord(raw_id, location, source_name, fmt, bytes(content), fields, error))
-    return out
+    keys = ("raw_id", "location", "source_name", "format", "content", "url")
+    return [rebuild_record(dict(zip(keys, row))) for row in rows]
 
 
 @dataclass
