@@ -20,7 +20,7 @@ import shutil
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +39,7 @@ from akhbar.config import Settings, current_pipeline_version, get_settings
 from akhbar.tasks.clean import TemplateStats
 from akhbar.tasks.entities.extract import EntityBatch, TaggedBatch, entity_rows, link_entities, merge_rows
 from akhbar.tasks.entities.linking import EntityLinker, EntityRecord
-from akhbar.tasks.neardup import NearDupIndex, signature_bytes
+from akhbar.tasks.neardup import Fingerprint, NearDupIndex, signature_bytes
 from akhbar.tasks.dedup import PriorOutcome, quarantine_row, resolve_repeats, split_by_raw_id, split_duplicates
 from akhbar.tasks.ingest import FieldMap, IngestLimits, RawRecord, batched, count_input_files
 from akhbar.tasks.input_files import FileFilter, FileLedger
@@ -120,6 +120,7 @@ class RunState:
     neardup: NearDupIndex | None = None
     linker: EntityLinker | None = None
     published_merges: set[tuple[str, str]] = field(default_factory=set)
+    reference_matches: dict[tuple, Any] = field(default_factory=dict)  # EntityLinker.add_known's memo
     replay: bool = False  # replaying quarantined records: their bytes are already in raw_documents
     templates_warmed: bool = False  # a first pass already counted this run's template lines
     runner_kind: str = "inline"
@@ -159,7 +160,8 @@ def load_entity_linker(state: RunState) -> EntityLinker:
     linker = EntityLinker.from_reference(state.settings.seeds_dir)
     cur = state.con.execute("SELECT * FROM entities WHERE origin = 'discovered' ORDER BY entity_id")
     names = [d[0] for d in cur.description]
-    linker.add_known(EntityRecord.from_row(dict(zip(names, row))) for row in cur.fetchall())
+    linker.add_known((EntityRecord.from_row(dict(zip(names, row))) for row in cur.fetchall()),
+                     memo=state.reference_matches)
     state.published_merges = set(state.con.execute("SELECT from_id, to_id FROM entity_merges").fetchall())
     return linker
 
@@ -257,7 +259,7 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         candidates = [c for c in candidates if c["raw_id"] not in raced]
         published = set(wh.known_ids(con, "articles", "article_id", [c["article_id"] for c in candidates]))
         articles, duplicates = split_duplicates(candidates, published, run_id=run_id, now=now)
-        signatures = _assign_clusters(state, articles)
+        signatures = _assign_clusters(state, articles, prepared.fingerprints)
         quarantine = [quarantine_row(q.raw_id, q.location, q.source_name, q.stage, q.reason, q.expectation, run_id, now)
                       for q in prepared.quarantined if q.raw_id not in raced]
         prior = _prior_outcomes(state, articles, duplicates, quarantine, repeats)
@@ -331,7 +333,8 @@ def _resolve_replayed(state: RunState, con: duckdb.DuckDBPyConnection, records: 
     )]
 
 
-def _assign_clusters(state: RunState, articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _assign_clusters(state: RunState, articles: list[dict[str, Any]],
+                     fingerprints: Mapping[str, Fingerprint] | None = None) -> list[dict[str, Any]]:
     """Near-duplicate clusters for new articles (in place); returns their signature rows."""
     assert state.neardup is not None
     con = state.con
@@ -340,7 +343,8 @@ def _assign_clusters(state: RunState, articles: list[dict[str, Any]]) -> list[di
         row = con.execute("SELECT match_key FROM articles WHERE article_id = ?", [article_id]).fetchone()
         return row[0] if row else ""
 
-    assigned = state.neardup.assign([(a["article_id"], a["match_key"]) for a in articles], get_key=stored_key)
+    assigned = state.neardup.assign([(a["article_id"], a["match_key"]) for a in articles], get_key=stored_key,
+                                    fingerprints=fingerprints)
     rows = []
     for article in articles:
         cluster = assigned[article["article_id"]]
@@ -351,7 +355,7 @@ def _assign_clusters(state: RunState, articles: list[dict[str, Any]]) -> list[di
 
 
 def _load_neardup(con: duckdb.DuckDBPyConnection, threshold: float) -> NearDupIndex:
-    index = NearDupIndex(threshold=threshold)
+    index = NearDupIndex(threshold=threshold, keep_signatures=False)
     for article_id, cluster_id, signature in con.execute(
         "SELECT s.article_id, a.cluster_id, s.signature FROM article_signatures s JOIN articles a USING (article_id)"
     ).fetchall():
@@ -692,9 +696,13 @@ def _open_models(state: RunState) -> None:
     run that finds nothing new (the common case) never pays for them.
     """
     if state.validator is None:
+        started = time.perf_counter()
         state.validator = call(open_validator, state)
+        state.timed("open validator", started)
     if state.linker is None:
+        started = time.perf_counter()
         state.linker = call(load_entity_linker, state)
+        state.timed("load linker", started)
 
 
 def _run_batches(state: RunState, stream: Iterator[RawRecord], new_records: int | None) -> None:

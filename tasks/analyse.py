@@ -23,6 +23,7 @@ from akhbar.tasks.entities.extract import TaggedBatch, Tagger, tag_entities
 from akhbar.tasks.entities.linking import EntityLinker
 from akhbar.tasks.entities.ner import ArabicNER
 from akhbar.tasks.ingest import FieldMap, RawRecord
+from akhbar.tasks.neardup import NearDupIndex
 from akhbar.tasks.prepare import PreparedBatch, observe_templates, prepare_records
 
 
@@ -80,6 +81,12 @@ def reference_linker(seeds_dir: str) -> EntityLinker:
     return EntityLinker.from_reference(Path(seeds_dir))
 
 
+@lru_cache(maxsize=1)
+def _fingerprinter() -> NearDupIndex:
+    """An empty index, used only for its seeded hash functions (identical in every process)."""
+    return NearDupIndex()
+
+
 def analyse_records(records: Sequence[RawRecord], config: AnalysisConfig) -> Analysis:
     """Decode, extract, clean, date, language-tag and entity-tag a batch of new records.
 
@@ -96,6 +103,8 @@ def analyse_records(records: Sequence[RawRecord], config: AnalysisConfig) -> Ana
                                pipeline_version=config.pipeline_version, timezone_name=config.timezone)
     prepared.templates_seen = batch_stats
     prepared.observed = observed
+    hasher = _fingerprinter()
+    prepared.fingerprints = {c["article_id"]: hasher.fingerprint(c["match_key"] or "") for c in prepared.candidates}
     prepared_at = time.perf_counter()
     has_english = any(c.get("language") == "en" for c in prepared.candidates)
     english = english_tagger(config.english_ner) if has_english else None  # spaCy loads only when needed
@@ -134,6 +143,7 @@ def merge_analyses(parts: Sequence[Analysis]) -> Analysis:
         prepared.candidates += part.prepared.candidates
         prepared.quarantined += part.prepared.quarantined
         prepared.observed.update(part.prepared.observed)
+        prepared.fingerprints.update(part.prepared.fingerprints)
         if part.prepared.templates_seen is not None:
             stats = part.prepared.templates_seen if stats is None else stats.merge(part.prepared.templates_seen)
         tagged.mentions.update(part.tagged.mentions)

@@ -45,6 +45,8 @@ class PreparedBatch:
     quarantined: list[Quarantined] = field(default_factory=list)
     templates_seen: TemplateStats | None = None  # this batch's template counts, persisted on publish
     observed: dict[str, tuple[str, str]] = field(default_factory=dict)  # raw_id -> (source, body)
+    # article_id -> (shingle hashes, MinHash signature), computed by the analysing worker
+    fingerprints: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

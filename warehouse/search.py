@@ -1,33 +1,34 @@
-"""Arabic full-text search: a derived DuckDB file with a BM25 index over the articles' matching keys.
+"""Arabic full-text search: a derived DuckDB file holding our own BM25 index over the articles' matching keys.
 
-Why a separate file: DuckDB's ``fts`` extension stores its index as ordinary tables in a schema of
-the database that holds the documents, and DuckLake tables cannot carry one. So
-``<warehouse>/search.duckdb`` holds one row per article (the display fields used by results and
-snippets plus the text that is indexed) and the ``fts_main_docs`` index built by
-``PRAGMA create_fts_index``. It is derived data: delete it and :func:`refresh_search_index` rebuilds
+Why a separate file: DuckLake tables cannot carry an index, and the search must answer in under a
+second at a million articles. ``<warehouse>/search.duckdb`` holds one row per article (the display
+fields used by results and snippets, a dense ``docid`` and the document length) and an inverted
+index: ``terms`` (term → termid) and ``postings`` (per segment and term: the docids and term
+frequencies as two lists). It is derived data: delete it and :func:`refresh_search_index` rebuilds
 it from ``articles``; ``search_meta`` records which lake snapshot and run it reflects.
 
-Why the text is prepared here: the extension's default tokenizer drops every non-ASCII letter, and
-its stemmers know nothing of Arabic clitics. We index the article's *matching key* (diacritics,
-tatweel, alef/hamza forms, ى/ي and ة/ه folded; see ``tasks.normalize.matching_key``) and each token
-also contributes its clitic-stripped forms: ``والناتو`` is indexed as ``والناتو الناتو ناتو``,
-``لحلف`` as ``لحلف حلف``, ``للناتو`` as ``للناتو الناتو ناتو``. The extension then only splits on
-non-letters (``ignore='(\\.|[^\\p{L}\\p{N}])+'``), with no stemmer and no stop words. A query is
-normalized the same way but *not* expanded: «الناتو» finds والناتو, بالناتو, للناتو, لحلف الناتو;
-«ناتو» finds those and ناتو alone. Expanding the query too would turn «والي» (governor) into «الي»
-(= إلى), one of the commonest words.
+Why the text is prepared here: Arabic needs its own tokens. We index the article's *matching key*
+(diacritics, tatweel, alef/hamza forms, ى/ي and ة/ه folded, Latin case-folded; see
+``tasks.normalize.matching_key``) and each token also contributes its clitic-stripped forms:
+``والناتو`` is indexed as ``والناتو الناتو ناتو``, ``لحلف`` as ``لحلف حلف``, ``للناتو`` as
+``للناتو الناتو ناتو``. A query is normalized the same way but *not* expanded: «الناتو» finds
+والناتو, بالناتو, للناتو, لحلف الناتو; «ناتو» finds those and ناتو alone. Expanding the query too
+would turn «والي» (governor) into «الي» (= إلى), one of the commonest words.
 
-Why our own BM25 query instead of ``fts_main_docs.match_bm25``: the extension's macro names its
-index tables without a catalog, so it fails when the file is ATTACHed under another name (as in
-the read-only ``akhbar sql`` session). :data:`BM25_SQL` is the same formula (Okapi BM25, k=1.2,
-b=0.75) over the same tables, qualified, and scores all matching documents in one pass.
+Why not DuckDB's ``fts`` extension (it was used until the 1M benchmark): its ``terms`` table has
+one row per token *occurrence* and no order, so every query scanned all of it (6.5–8.5 s at a
+million articles, a 13 GB file), and it has no incremental update: each publish rebuilt the whole
+index (960 s at a million). Here a term's postings are one row per *segment* (the articles indexed
+together), written sorted by termid, so DuckDB's zone maps skip every row group that cannot hold the
+query's terms; document frequencies are counted from the postings read, so appending a segment is
+the whole update. Segments are merged four at a time, level by level (tiered compaction), so a
+query reads O(log n) rows per term however small the runs were. The score is Okapi BM25 (k=1.2,
+b=0.75; document length = indexed tokens), the formula the extension used.
 
 Why a refresh copies the file: readers ATTACH ``search.duckdb`` READ_ONLY, and DuckDB refuses a
 writer while a reader holds the file (and vice versa). A refresh therefore works on a copy and
 swaps it in with an atomic rename: open readers keep the old file, new readers see the new one, and
-a crash mid-refresh leaves the previous index intact. The fts extension has no incremental update:
-new articles are the only ones read from the lake and tokenized, then the index tables are rebuilt
-from the local ``docs`` table inside DuckDB.
+a crash mid-refresh leaves the previous index intact.
 """
 
 from __future__ import annotations
@@ -47,13 +48,14 @@ import pyarrow as pa
 from filelock import FileLock
 
 from akhbar.tasks.normalize import matching_key
-from akhbar.warehouse.lake import CATALOG_NAME, Warehouse, WarehouseError, extension_path
+from akhbar.warehouse.lake import CATALOG_NAME, Warehouse, WarehouseError
 
 SEARCH_FILE = "search.duckdb"
 SEARCH_CATALOG = "search_index"
 # Bump when tokenization or expansion changes: an index built by another version is rebuilt.
-INDEX_VERSION = "1"
-_IGNORE = r"(\.|[^\p{L}\p{N}])+"
+INDEX_VERSION = "2"
+# Segments merged at once (tiered compaction); a query reads at most FANOUT - 1 segments per level.
+FANOUT = 4
 _TOKEN = re.compile(r"[^\W_]+")
 _CONJ = ("و", "ف")
 _PREP = ("ب", "ك", "ل")
@@ -102,7 +104,7 @@ def clitic_forms(token: str) -> tuple[str, ...]:
 
 
 def tokens(text: str) -> list[str]:
-    """Letters-and-digits tokens of the matching key of ``text`` (the fts tokenizer's rule)."""
+    """Letters-and-digits tokens of the matching key of ``text`` (the index's tokenizer)."""
     return _TOKEN.findall(matching_key(text or ""))
 
 
@@ -155,29 +157,31 @@ def snippet(body: str | None, query: str, width: int = SNIPPET_CHARS) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def bm25_sql(catalog: str | None, terms: str, limit: str, k: float = 1.2, b: float = 0.75) -> str:
-    """BM25 over the fts index tables of ``catalog`` (None: the connection's own database).
+    """BM25 over the index tables of ``catalog`` (None: the connection's own database).
 
     ``terms`` and ``limit`` are SQL expressions (a VARCHAR[] and an integer), so the same text
-    serves a prepared statement (``?``) and a table macro (parameter names).
+    serves a prepared statement (``?``) and a table macro (parameter names). The top ``limit`` are
+    chosen on (docid, score) before the display columns are joined, so only their bodies are read.
     """
     p = f"{catalog}." if catalog else ""
-    fts = f"{p}fts_main_docs"
     return f"""
         WITH q AS (SELECT DISTINCT unnest({terms}) AS term),
-        qt AS (SELECT d.termid, d.df FROM {fts}.dict d JOIN q ON d.term = q.term),
-        tf AS (SELECT t.docid, t.termid, count(*) AS tf FROM {fts}.terms t
-               WHERE t.termid IN (SELECT termid FROM qt) GROUP BY t.docid, t.termid),
-        st AS (SELECT num_docs, avgdl FROM {fts}.stats),
+        qt AS (SELECT t.termid FROM {p}terms t SEMI JOIN q USING (term)),
+        hits AS (SELECT termid, unnest(docids) AS docid, unnest(tfs) AS tf FROM {p}postings
+                 WHERE termid IN (SELECT termid FROM qt)),
+        counted AS (SELECT docid, tf, count(*) OVER (PARTITION BY termid) AS df FROM hits),
+        st AS (SELECT count(*) AS num_docs, avg(len) AS avgdl FROM {p}docs),
         scored AS (
-            SELECT tf.docid,
-                   sum(ln((st.num_docs - qt.df + 0.5) / (qt.df + 0.5) + 1)
-                       * (tf.tf * ({k} + 1)) / (tf.tf + {k} * (1 - {b} + {b} * fd.len / st.avgdl))) AS score
-            FROM tf JOIN qt USING (termid) JOIN {fts}.docs fd ON fd.docid = tf.docid, st
-            GROUP BY tf.docid)
-        SELECT d.article_id, d.title, d.body, s.score, d.source, d.published_at
-        FROM scored s JOIN {fts}.docs fd ON fd.docid = s.docid JOIN {p}docs d ON d.article_id = fd.name
-        ORDER BY s.score DESC, d.published_at DESC NULLS LAST, d.article_id
-        LIMIT {limit}"""
+            SELECT d.docid, d.published_at, d.article_id,
+                   sum(ln((st.num_docs - c.df + 0.5) / (c.df + 0.5) + 1)
+                       * (c.tf * ({k} + 1)) / (c.tf + {k} * (1 - {b} + {b} * d.len / st.avgdl))) AS score
+            FROM counted c JOIN {p}docs d USING (docid), st
+            GROUP BY d.docid, d.published_at, d.article_id),
+        top AS (SELECT docid, score FROM scored
+                ORDER BY score DESC, published_at DESC NULLS LAST, article_id LIMIT {limit})
+        SELECT d.article_id, d.title, d.body, t.score, d.source, d.published_at
+        FROM top t JOIN {p}docs d USING (docid)
+        ORDER BY t.score DESC, d.published_at DESC NULLS LAST, d.article_id"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,12 +208,11 @@ def search_path(warehouse: Warehouse | Path | str) -> Path:
 
 
 def _connect_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """The index file; writers also load fts (to build the index), readers need only plain SQL."""
+    """The index file; writers are memory-capped and spill beside it, readers need only plain SQL."""
     con = duckdb.connect(str(path), read_only=read_only,
                          config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     con.execute("SET enable_progress_bar = false")
     if not read_only:
-        con.execute(f"LOAD '{extension_path('fts')}'")
         # Building the index is the big job: capped like every writer, spilling beside the file
         # (uncapped, a million-article build took 19 GB of RAM).
         con.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '1GB')}'")
@@ -218,10 +221,14 @@ def _connect_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
-_DOCS_DDL = """
-CREATE TABLE IF NOT EXISTS docs (
-  article_id VARCHAR PRIMARY KEY, title VARCHAR, body VARCHAR, source VARCHAR,
-  published_at TIMESTAMPTZ, run_id VARCHAR, text VARCHAR)"""
+_INDEX_DDL = [
+    """CREATE TABLE IF NOT EXISTS docs (
+         docid INTEGER, article_id VARCHAR PRIMARY KEY, title VARCHAR, body VARCHAR, source VARCHAR,
+         published_at TIMESTAMPTZ, run_id VARCHAR, len INTEGER)""",
+    "CREATE TABLE IF NOT EXISTS terms (termid INTEGER, term VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS postings (segment INTEGER, termid INTEGER, docids INTEGER[], tfs INTEGER[])",
+    "CREATE TABLE IF NOT EXISTS segments (segment INTEGER, docs INTEGER, level INTEGER)",
+]
 _META_DDL = "CREATE TABLE IF NOT EXISTS search_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
 
 
@@ -281,8 +288,8 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
                 shutil.copyfile(target, work)
             con = _connect_file(work, read_only=False)
             try:
-                con.execute(_DOCS_DDL)
-                con.execute(_META_DDL)
+                for ddl in (*_INDEX_DDL, _META_DDL):
+                    con.execute(ddl)
                 known = pa.table({"article_id": pa.array(
                     [r[0] for r in con.execute("SELECT article_id FROM docs").fetchall()], pa.string())})
                 lake.register("_indexed", known)
@@ -291,7 +298,8 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
                                            ).fetchone()[0]
                     if orphans and not reason:
                         reason = f"{orphans} indexed articles are not in the lake"
-                        con.execute("DELETE FROM docs")
+                        for table in ("docs", "terms", "postings", "segments"):
+                            con.execute(f"DELETE FROM {table}")
                         known = known.slice(0, 0)
                         lake.unregister("_indexed")
                         lake.register("_indexed", known)
@@ -301,10 +309,8 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
                 finally:
                     lake.unregister("_indexed")
                 added = _index_articles(lake, con, new_ids)
+                compact(con)
                 total = con.execute("SELECT count(*) FROM docs").fetchone()[0]
-                if added or reason:
-                    con.execute(f"PRAGMA create_fts_index('docs', 'article_id', 'text', stemmer='none', "
-                                f"stopwords='none', ignore='{_IGNORE}', strip_accents=0, lower=1, overwrite=1)")
                 meta_rows = {"version": INDEX_VERSION, "lake_snapshot": str(snapshot), "last_run_id": last_run or "",
                              "articles": str(total), "built_at": datetime.now(timezone.utc).isoformat()}
                 con.execute("DELETE FROM search_meta")
@@ -320,11 +326,12 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
 
 
 def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, ids: list[str],
-                    chunk: int = 20_000) -> int:
-    """Tokenize and insert ``ids`` into the index ``chunk`` articles at a time.
+                    chunk: int = 5_000) -> int:
+    """Tokenize ``ids`` and index them as one new segment per ``chunk`` articles.
 
-    Bounded memory (one query for all new bodies overflowed Arrow's 2 GB string buffer at a million
-    articles), and every lake query is read to the end at once: an open result would hold a read
+    Bounded memory: one query for all new bodies overflowed Arrow's 2 GB string buffer at a million
+    articles, and DuckDB cannot spill the list aggregates that build a segment's postings (20k
+    SaudiNewsNet articles at once exceeded the writers' 1 GB cap; 5k take about 0.3 GB). Every lake query is read to the end at once: an open result would hold a read
     lock on a SQLite catalog and make other runs' commits fail.
     """
     for i in range(0, len(ids), chunk):
@@ -332,20 +339,73 @@ def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnect
         try:
             part = lake.execute(
                 "SELECT a.article_id, a.title, a.body, a.source, a.published_at, a.run_id, a.match_key "
-                "FROM articles a SEMI JOIN _wanted w USING (article_id)").to_arrow_table()
+                "FROM articles a SEMI JOIN _wanted w USING (article_id) ORDER BY a.article_id").to_arrow_table()
         finally:
             lake.unregister("_wanted")
         texts = [index_text(mk if mk else matching_key(f"{t or ''}\n{b or ''}"))
                  for mk, t, b in zip(part.column("match_key").to_pylist(), part.column("title").to_pylist(),
                                      part.column("body").to_pylist())]
-        rows = part.drop_columns(["match_key"]).append_column("text", pa.array(texts, pa.string()))
-        con.register("_new_docs", rows)
-        try:
-            con.execute("INSERT INTO docs SELECT article_id, title, body, source, published_at, run_id, text "
-                        "FROM _new_docs")
-        finally:
-            con.unregister("_new_docs")
+        _add_segment(con, part.drop_columns(["match_key"]).append_column("text", pa.array(texts, pa.string())))
     return len(ids)
+
+
+def _add_segment(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
+    """Index ``rows`` (the docs columns plus ``text``, the indexed tokens) as one level-0 segment."""
+    next_doc = con.execute("SELECT coalesce(max(docid), 0) FROM docs").fetchone()[0]
+    next_term = con.execute("SELECT coalesce(max(termid), 0) FROM terms").fetchone()[0]
+    segment = con.execute("SELECT coalesce(max(segment), 0) + 1 FROM segments").fetchone()[0]
+    con.register("_new_docs", rows)
+    try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _chunk AS
+            SELECT {next_doc} + row_number() OVER (ORDER BY article_id) AS docid, *,
+                   list_filter(string_split(text, ' '), x -> x <> '') AS toks
+            FROM _new_docs""")
+    finally:
+        con.unregister("_new_docs")
+    con.execute("""INSERT INTO docs SELECT docid, article_id, title, body, source, published_at, run_id, len(toks)
+                   FROM _chunk""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _tf AS
+        SELECT docid, term, count(*)::INTEGER AS tf FROM (SELECT docid, unnest(toks) AS term FROM _chunk)
+        GROUP BY docid, term""")
+    con.execute(f"""INSERT INTO terms
+        SELECT {next_term} + row_number() OVER (ORDER BY term), term
+        FROM (SELECT DISTINCT term FROM _tf) n ANTI JOIN terms USING (term)""")
+    con.execute(f"""INSERT INTO postings
+        SELECT {segment}, t.termid, list(f.docid), list(f.tf)
+        FROM _tf f JOIN terms t USING (term) GROUP BY t.termid ORDER BY t.termid""")
+    con.execute(f"INSERT INTO segments SELECT {segment}, count(*), 0 FROM _chunk")
+    con.execute("DROP TABLE _chunk")
+    con.execute("DROP TABLE _tf")
+
+
+def compact(con: duckdb.DuckDBPyConnection, fanout: int = FANOUT) -> int:
+    """Merge ``fanout`` segments of the same level into one of the next level, until none are left.
+
+    Why: every refresh appends segments, each sorted by termid on its own, so a term's postings are
+    scattered over one row group per segment and a query would read them all. A merge rewrites
+    the segments' rows as one run sorted by termid (a term's rows become adjacent, and zone maps
+    skip the rest). Rows are not concatenated per term: that would be a list aggregate DuckDB cannot
+    spill, while a sort spills to disk. Merging equal levels rewrites each posting only
+    log_fanout(n) times. Returns the number of merges.
+    """
+    merges = 0
+    while True:
+        row = con.execute(f"""SELECT level, list(segment ORDER BY segment)[1:{fanout}] FROM segments
+                              GROUP BY level HAVING count(*) >= {fanout} ORDER BY level LIMIT 1""").fetchone()
+        if row is None:
+            return merges
+        level, parts = row
+        merged = con.execute("SELECT max(segment) + 1 FROM segments").fetchone()[0]
+        listed = ", ".join(str(int(p)) for p in parts)
+        con.execute("BEGIN")
+        con.execute(f"""INSERT INTO postings SELECT {merged}, termid, docids, tfs FROM postings
+                        WHERE segment IN ({listed}) ORDER BY termid""")
+        con.execute(f"DELETE FROM postings WHERE segment IN ({listed})")
+        con.execute(f"""INSERT INTO segments SELECT {merged}, sum(docs), {level + 1} FROM segments
+                        WHERE segment IN ({listed})""")
+        con.execute(f"DELETE FROM segments WHERE segment IN ({listed})")
+        con.execute("COMMIT")
+        merges += 1
 
 
 def is_stale(warehouse: Warehouse | Path | str) -> bool:
@@ -395,7 +455,7 @@ def attach_search(con: duckdb.DuckDBPyConnection, warehouse: Warehouse | Path | 
                   lake_articles_only: bool = False) -> bool:
     """Make ``search('query')`` usable in SQL on ``con`` (the read-only ``akhbar sql`` session).
 
-    Loads the fts extension and ATTACHes ``search.duckdb`` READ_ONLY as ``search_index``; call it
+    ATTACHes ``search.duckdb`` READ_ONLY as ``search_index``; call it
     before ``enable_external_access``/``lock_configuration`` are set. Registers two Python
     functions (``akhbar_query_terms``, ``akhbar_snippet``: the same normalization as the index) and
     the temporary table macro ``search(query, lim := 20)`` returning
@@ -406,7 +466,6 @@ def attach_search(con: duckdb.DuckDBPyConnection, warehouse: Warehouse | Path | 
     hits are limited to articles the attached snapshot holds (scores stay those of the current index).
     """
     path = search_path(warehouse)
-    con.execute(f"LOAD '{extension_path('fts')}'")
     attached = False
     if path.exists():
         try:

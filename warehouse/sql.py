@@ -61,7 +61,7 @@ def read_only_connection(warehouse: Warehouse, memory_limit: str | None = None,
 
     snapshot = snapshot_for_run(warehouse, as_of) if as_of else None
     con = warehouse.connect(read_only=True, snapshot=snapshot)
-    # Before the lock: it loads the fts extension and attaches a file.
+    # Before the lock: it attaches a file.
     attach_search(con, warehouse, lake_articles_only=snapshot is not None)
     con.execute("SET allowed_directories = ?", [[f"{warehouse.data_path}/"]])
     if memory_limit:

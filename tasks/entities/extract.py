@@ -152,14 +152,14 @@ def reference_mentions(linker: EntityLinker, body: str, existing: Sequence[Menti
     Single words shorter than six letters are ignored: many are also common words (كيف/Kyiv,
     مالي/Mali, رئيسي/Raisi, فتح/Fatah), measured on a SaudiNewsNet sample.
     """
-    from akhbar.tasks.entities.linking import clitic_variants, mkey
+    from akhbar.tasks.entities.linking import mkey
     from akhbar.tasks.entities.ner import tokenize
 
     tokens = tokenize(body)
-    taken = [(m.start, m.end) for m in existing]
+    covered = _covered_tokens(tokens, existing)
     out: list[Mention] = []
     for i, (tok, start, _) in enumerate(tokens):
-        if not linker.may_start_reference(tok):
+        if covered[i] or not linker.may_start_reference(tok):
             continue
         for n in (4, 3, 2, 1):
             if i + n > len(tokens):
@@ -167,17 +167,33 @@ def reference_mentions(linker: EntityLinker, body: str, existing: Sequence[Menti
             last = tokens[i + n - 1]
             if not last[0][-1].isalnum():
                 continue  # a name ends with a word, not with «–» or «،»
-            end = last[2]
-            if any(s < end and start < e for s, e in taken):
+            if covered.find(1, i, i + n) != -1:
                 continue
+            end = last[2]
             surface = body[start:end]
-            label = next((lab for v in [surface, *clitic_variants(surface)]
-                          if (lab := linker.reference_label(v))), None)
+            label = linker.reference_label_of_surface(surface)
             if label and (n > 1 or len(mkey(surface)) >= 6):
                 out.append(Mention(start, end, surface, label, 0.75, "gazetteer"))
-                taken.append((start, end))
+                covered[i:i + n] = b"\x01" * n
                 break
     return out
+
+
+def _covered_tokens(tokens: Sequence[tuple[str, int, int]], mentions: Sequence[Mention]) -> bytearray:
+    """1 for each token that overlaps one of ``mentions``, else 0.
+
+    Why tokens rather than character spans: an n-gram overlaps a mention exactly when one of its
+    tokens does (mentions are made of tokens), and a flag per token makes that test O(n) instead
+    of a scan over every mention for every n-gram (that scan was a tenth of the tagging time).
+    """
+    covered = bytearray(len(tokens))
+    if mentions:
+        starts = [t[1] for t in tokens]
+        ends = [t[2] for t in tokens]
+        for m in mentions:
+            for j in range(bisect.bisect_right(ends, m.start), bisect.bisect_left(starts, m.end)):
+                covered[j] = 1
+    return covered
 
 
 def gazetteer_mentions(linker: EntityLinker, body: str) -> list[Mention]:

@@ -73,3 +73,34 @@ def test_band_choice_favours_recall() -> None:
     bands, rows = optimal_bands(0.8, 128)
     assert bands * rows == 128
     assert 1 - (1 - 0.8**rows) ** bands > 0.9
+
+
+def test_fingerprints_from_another_index_give_the_same_clusters() -> None:
+    """Workers fingerprint articles with their own index instance; the flow's assign must agree."""
+    batch = [("a", _key(BASE)), ("b", _key(VARIANT)), ("c", _key(OTHER)), ("e", "")]
+    worker = NearDupIndex()  # default threshold: fingerprints do not depend on it
+    prints = {aid: worker.fingerprint(key) for aid, key in batch}
+    with_prints = NearDupIndex(threshold=0.7).assign(batch, fingerprints=prints)
+    flow_index = NearDupIndex(threshold=0.7)
+    assert with_prints == flow_index.assign(batch)
+    assert with_prints["b"].cluster_id == "a"
+    assert np.array_equal(prints["b"][1], flow_index.signature_of_article("b"))
+
+
+def test_lean_index_verifies_earlier_batches_through_get_key() -> None:
+    """keep_signatures=False (the pipeline) holds no signature or shingles beyond the batch."""
+    keys = {"a": _key(BASE), "b": _key(VARIANT), "c": _key(OTHER)}
+    fetched: list[str] = []
+
+    def get_key(article_id: str) -> str:
+        fetched.append(article_id)
+        return keys[article_id]
+
+    lean = NearDupIndex(threshold=0.7, keep_signatures=False)
+    lean.assign([("a", keys["a"])], get_key=get_key)
+    second = lean.assign([("b", keys["b"]), ("c", keys["c"])], get_key=get_key)
+    assert second["b"].cluster_id == "a" and fetched == ["a"]
+    expected = jaccard(shingles(keys["a"]), shingles(keys["b"]))
+    assert abs(second["b"].similarity - expected) < 1e-3
+    assert not lean._signature and set(lean._shingles) <= {"a", "b", "c"}
+    assert lean.signature_of_article("c").shape == (128,)

@@ -112,3 +112,57 @@ def test_ranking_and_incremental_refresh(seed_only) -> None:
     (wh.root / "search.duckdb").unlink()
     assert refresh_search_index(wh).mode == "created"
     assert len(search(wh, "الناتو")) == 3
+
+
+def _reference_bm25(docs: dict[str, str], query: list[str], k: float = 1.2, b: float = 0.75) -> dict[str, float]:
+    """Okapi BM25 written out plainly, to check the SQL against."""
+    import math
+
+    toks = {d: text.split() for d, text in docs.items()}
+    avgdl = sum(len(t) for t in toks.values()) / len(toks)
+    scores: dict[str, float] = {}
+    for term in set(query):
+        df = sum(term in t for t in toks.values())
+        if not df:
+            continue
+        idf = math.log((len(toks) - df + 0.5) / (df + 0.5) + 1)
+        for d, t in toks.items():
+            tf = t.count(term)
+            if tf:
+                scores[d] = scores.get(d, 0.0) + idf * tf * (k + 1) / (tf + k * (1 - b + b * len(t) / avgdl))
+    return scores
+
+
+def test_segments_compaction_and_scores_match_plain_bm25() -> None:
+    """Many small refreshes (one segment each) merge level by level; scores stay plain BM25."""
+    import duckdb
+    import pyarrow as pa
+
+    from akhbar.warehouse import search as s
+
+    words = ["الناتو", "حلف", "روسيا", "تركيا", "السعودية", "النفط", "الرياض", "موسكو", "وزير", "قال"]
+    docs = {f"a{i:03d}": " ".join(words[(i * j + j * j) % len(words)] for j in range(3 + i % 7))
+            for i in range(70)}
+    con = duckdb.connect()
+    for ddl in s._INDEX_DDL:
+        con.execute(ddl)
+    ids = sorted(docs)
+    for i in range(0, len(ids), 3):  # 24 refreshes of 3 articles (the last of 1)
+        part = ids[i:i + 3]
+        s._add_segment(con, pa.table({
+            "article_id": part, "title": part, "body": [docs[a] for a in part], "source": ["t"] * len(part),
+            "published_at": pa.array([NOW] * len(part), pa.timestamp("us", tz="UTC")),
+            "run_id": ["r"] * len(part), "text": [docs[a] for a in part]}))
+    assert con.execute("SELECT count(*) FROM segments").fetchone()[0] == 24
+    assert s.compact(con) == 7  # 24 at level 0 → 6 at level 1 → one of level 2 (4 × 12) and two left at 1
+    levels = sorted(con.execute("SELECT level, docs FROM segments").fetchall())
+    assert levels == [(1, 10), (1, 12), (2, 48)], levels
+    postings = con.execute("SELECT termid, docids, tfs FROM postings").fetchall()
+    assert sum(len(d) for _, d, _ in postings) == con.execute(
+        "SELECT count(*) FROM (SELECT DISTINCT docid, term FROM (SELECT a.docid, unnest(string_split(b.body, ' ')) "
+        "AS term FROM docs a JOIN docs b USING (docid)))").fetchone()[0]
+    for query in (["الناتو"], ["روسيا", "تركيا"], ["وزير", "قال", "النفط"], ["غير_موجود"]):
+        got = {r[0]: r[3] for r in con.execute(s.bm25_sql(None, "?::VARCHAR[]", "100"), [query]).fetchall()}
+        want = _reference_bm25(docs, query)
+        assert got.keys() == want.keys()
+        assert all(abs(got[d] - want[d]) < 1e-9 for d in want)
