@@ -62,6 +62,7 @@ class RunResult:
     wall: float
     peak_rss_mb: float
     returncode: int
+    cpu: float = 0.0  # user + system seconds of the run and its workers (reaped children)
 
 
 def _tree_rss(pid: int) -> int:
@@ -83,6 +84,9 @@ def _tree_rss(pid: int) -> int:
 
 def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunResult:
     """`akhbar run` in a child process; wall time and the peak RSS of its process tree."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "akhbar.cli", "run", *map(str, inputs), "-w", str(warehouse)],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -102,7 +106,10 @@ def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunR
     sampler.join()
     if child.returncode:
         print(err.decode(errors="replace")[-3000:], file=sys.stderr)
-    return RunResult(time.perf_counter() - started, peak / 2**20, child.returncode)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return RunResult(wall, peak / 2**20, child.returncode, cpu)
 
 
 def last_run(warehouse: Path) -> dict:
@@ -145,6 +152,8 @@ def run_rows(label: str, result: RunResult, info: dict, floor: float | None, tok
             (f"{label}: wall (process start to exit)", f"{result.wall:.1f} s"),
             (f"{label}: inside the flow", f"{info['flow_seconds']:.1f} s"),
             (f"{label}: articles/s (records / wall)", f"{info['records'] / result.wall:,.0f}"),
+            (f"{label}: CPU time, the run and its workers (user + system)",
+             f"{result.cpu:.1f} s ({result.cpu / result.wall:.2f} cores busy on average)"),
             (f"{label}: peak RSS, whole process tree", f"{result.peak_rss_mb:,.0f} MB")]
     if floor is not None:
         rows += [(f"{label}: I/O floor (DuckDB JSON → Parquet)", f"{floor:.2f} s"),

@@ -16,6 +16,7 @@ Per batch:
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import time
 import uuid
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
@@ -121,6 +123,7 @@ class RunState:
     linker: EntityLinker | None = None
     published_merges: set[tuple[str, str]] = field(default_factory=set)
     reference_matches: dict[tuple, Any] = field(default_factory=dict)  # EntityLinker.add_known's memo
+    reference_linker: bytes | None = None  # the pickled reference-only linker, copied for each rebuild
     replay: bool = False  # replaying quarantined records: their bytes are already in raw_documents
     templates_warmed: bool = False  # a first pass already counted this run's template lines
     runner_kind: str = "inline"
@@ -156,8 +159,14 @@ def open_validator(state: RunState) -> Validator:
 
 @task(name="load entity linker", cache_policy=NO_CACHE)
 def load_entity_linker(state: RunState) -> EntityLinker:
-    """The linker: reference data plus what earlier runs discovered (the NER loads in the workers)."""
-    linker = EntityLinker.from_reference(state.settings.seeds_dir)
+    """The linker: reference data plus what earlier runs discovered (the NER loads in the workers).
+
+    Rebuilt after every batch, so the reference part is built once per run and copied from its
+    pickle (0.01 s instead of 0.5 s).
+    """
+    if state.reference_linker is None:
+        state.reference_linker = pickle.dumps(EntityLinker.from_reference(state.settings.seeds_dir))
+    linker: EntityLinker = pickle.loads(state.reference_linker)
     cur = state.con.execute("SELECT * FROM entities WHERE origin = 'discovered' ORDER BY entity_id")
     names = [d[0] for d in cur.description]
     linker.add_known((EntityRecord.from_row(dict(zip(names, row))) for row in cur.fetchall()),
@@ -314,8 +323,6 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
 def _resolve_replayed(state: RunState, con: duckdb.DuckDBPyConnection, records: list[RawRecord],
                       batch: pub.BatchTables) -> list[tuple[str, list]]:
     """The UPDATE that settles replayed quarantine rows, run inside the publish transaction."""
-    import pyarrow as pa
-
     outcome: dict[tuple[str, str], str] = {}
     for table, label in (("articles", "published"), ("duplicates", "duplicate"), ("quarantine", "quarantined again")):
         for row in batch.rows.get(table, []):
@@ -339,11 +346,15 @@ def _assign_clusters(state: RunState, articles: list[dict[str, Any]],
     assert state.neardup is not None
     con = state.con
 
-    def stored_key(article_id: str) -> str:
-        row = con.execute("SELECT match_key FROM articles WHERE article_id = ?", [article_id]).fetchone()
-        return row[0] if row else ""
+    def stored_keys(article_ids: list[str]) -> dict[str, str]:
+        con.register("_wanted_keys", pa.table({"article_id": pa.array(article_ids, pa.string())}))
+        try:
+            return dict(con.execute("SELECT article_id, match_key FROM articles SEMI JOIN _wanted_keys "
+                                    "USING (article_id)").fetchall())
+        finally:
+            con.unregister("_wanted_keys")
 
-    assigned = state.neardup.assign([(a["article_id"], a["match_key"]) for a in articles], get_key=stored_key,
+    assigned = state.neardup.assign([(a["article_id"], a["match_key"]) for a in articles], get_keys=stored_keys,
                                     fingerprints=fingerprints)
     rows = []
     for article in articles:
@@ -499,7 +510,6 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
     try:
         _start_run(wh, con, summary, inputs)
         state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con), replay=replay)
-        state.neardup = _load_neardup(con, settings.near_duplicate_threshold)
         total_files = count_input_files(inputs)
         artifact_id = create_progress_artifact(progress=0.0, description="files read")
         limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)
@@ -586,8 +596,6 @@ def _skip_known_file(summary: RunSummary, ledger: FileLedger) -> Callable[[Path]
 
 def _record_input_files(wh: Warehouse, con: duckdb.DuckDBPyConnection, ledger: FileLedger, run_id: str) -> None:
     """Remember the files this run read in full (only once every record of theirs is published)."""
-    import pyarrow as pa
-
     rows = ledger.rows()
     now = datetime.now(timezone.utc)
     table = pa.table({"path": [r[0] for r in rows], "byte_size": [r[1] for r in rows],
@@ -690,11 +698,16 @@ def _finish_batch(state: RunState, job: PendingBatch) -> None:
 
 
 def _open_models(state: RunState) -> None:
-    """Open the validator and the entity linker when the first batch needs them.
+    """Open the validator, the entity linker and the near-duplicate index when a batch needs them.
 
-    Importing Great Expectations and building the gazetteer take about 10 s together; a scheduled
-    run that finds nothing new (the common case) never pays for them.
+    Importing Great Expectations and building the gazetteer take about 10 s together, and the
+    near-duplicate index reads every stored signature; a scheduled run that finds nothing new (the
+    common case) never pays for them.
     """
+    if state.neardup is None:
+        started = time.perf_counter()
+        state.neardup = _load_neardup(state.con, state.settings.near_duplicate_threshold)
+        state.timed("dedup", started)
     if state.validator is None:
         started = time.perf_counter()
         state.validator = call(open_validator, state)

@@ -198,6 +198,7 @@ class NearDupIndex:
         batch: list[tuple[str, str]],
         get_key: Callable[[str], str] | None = None,
         fingerprints: Mapping[str, Fingerprint] | None = None,
+        get_keys: Callable[[list[str]], Mapping[str, str]] | None = None,
     ) -> dict[str, ClusterAssignment]:
         """Cluster a batch of ``(article_id, match_key)`` against the index and each other.
 
@@ -206,14 +207,23 @@ class NearDupIndex:
         MinHash estimate stands in for such candidates. Articles are taken in batch order, so
         the first of a group founds the cluster. Empty texts are never clustered. ``fingerprints``
         holds precomputed :meth:`fingerprint` results by article id (computed here when absent).
+        ``get_keys`` is the bulk form of ``get_key``: the keys of every indexed candidate of the
+        batch are fetched in one call (one warehouse query instead of one per candidate).
         """
         result: dict[str, ClusterAssignment] = {}
         if not self.keep_signatures:
             self._batch_signature.clear()
-            self._shingles.clear()  # earlier articles are verified through get_key
+            self._shingles.clear()  # earlier articles are verified through get_key(s)
+        prints = []
         for article_id, match_key in batch:
             found = fingerprints.get(article_id) if fingerprints else None
-            grams, sig = found if found is not None else self.fingerprint(match_key)
+            prints.append(found if found is not None else self.fingerprint(match_key))
+        if get_keys is not None:
+            needed = sorted({other for grams, sig in prints if grams.size for other in self._candidates(sig)
+                             if other not in self._shingles})
+            fetched = dict(get_keys(needed)) if needed else {}
+            get_key = lambda other: fetched.get(other, "")  # noqa: E731
+        for (article_id, _), (grams, sig) in zip(batch, prints):
             self._shingles[article_id] = grams
             if not grams.size:
                 result[article_id] = ClusterAssignment(article_id, 1.0, None)

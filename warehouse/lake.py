@@ -28,7 +28,6 @@ CATALOG_NAME = "lake"
 _EXTENSION_PACKAGES = {
     "sqlite_scanner": "duckdb_extension_sqlite_scanner",
     "ducklake": "duckdb_extension_ducklake",
-    "fts": "duckdb_extension_fts",
     "postgres_scanner": "duckdb_extension_postgres_scanner",
 }
 

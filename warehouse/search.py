@@ -161,7 +161,9 @@ def bm25_sql(catalog: str | None, terms: str, limit: str, k: float = 1.2, b: flo
 
     ``terms`` and ``limit`` are SQL expressions (a VARCHAR[] and an integer), so the same text
     serves a prepared statement (``?``) and a table macro (parameter names). The top ``limit`` are
-    chosen on (docid, score) before the display columns are joined, so only their bodies are read.
+    chosen before the display columns are read, and those rows are then fetched by ``rowid``: a
+    join on ``docid`` made DuckDB read every body in the table (1.3 s at a million articles, of
+    a 1.8 s query on a fresh connection); a ``rowid IN (…)`` filter fetches just those rows.
     """
     p = f"{catalog}." if catalog else ""
     return f"""
@@ -172,16 +174,18 @@ def bm25_sql(catalog: str | None, terms: str, limit: str, k: float = 1.2, b: flo
         counted AS (SELECT docid, tf, count(*) OVER (PARTITION BY termid) AS df FROM hits),
         st AS (SELECT count(*) AS num_docs, avg(len) AS avgdl FROM {p}docs),
         scored AS (
-            SELECT d.docid, d.published_at, d.article_id,
+            SELECT d.rowid AS rid, d.published_at, d.article_id,
                    sum(ln((st.num_docs - c.df + 0.5) / (c.df + 0.5) + 1)
                        * (c.tf * ({k} + 1)) / (c.tf + {k} * (1 - {b} + {b} * d.len / st.avgdl))) AS score
             FROM counted c JOIN {p}docs d USING (docid), st
-            GROUP BY d.docid, d.published_at, d.article_id),
-        top AS (SELECT docid, score FROM scored
-                ORDER BY score DESC, published_at DESC NULLS LAST, article_id LIMIT {limit})
-        SELECT d.article_id, d.title, d.body, t.score, d.source, d.published_at
-        FROM top t JOIN {p}docs d USING (docid)
-        ORDER BY t.score DESC, d.published_at DESC NULLS LAST, d.article_id"""
+            GROUP BY d.rowid, d.published_at, d.article_id),
+        top AS (SELECT rid, score FROM scored
+                ORDER BY score DESC, published_at DESC NULLS LAST, article_id LIMIT {limit}),
+        picked AS (SELECT d.rowid AS rid, d.article_id, d.title, d.body, d.source, d.published_at
+                   FROM {p}docs d WHERE d.rowid IN (SELECT rid FROM top))
+        SELECT p.article_id, p.title, p.body, t.score, p.source, p.published_at
+        FROM top t JOIN picked p USING (rid)
+        ORDER BY t.score DESC, p.published_at DESC NULLS LAST, p.article_id"""
 
 
 # ---------------------------------------------------------------------------------------------

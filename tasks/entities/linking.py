@@ -170,6 +170,9 @@ def mkey(text: str) -> str:
 _CONJ = ("و", "ف")
 _PREP = ("ب", "ل", "ك")
 _MIN_STEM = 3  # never strip down to fewer letters than this
+# Word types memoised per linker by the reference pre-filters; past this the rest are computed each
+# time (the caches live in every batch worker, whose memory should not grow with the corpus).
+_CACHE_ENTRIES = 200_000
 
 # Titles and generic heads that precede names; dropped only when the rest is a known name
 # (or, for PER titles, a multi-word name).
@@ -544,7 +547,7 @@ class EntityLinker:
         if hit is None:
             firsts = self.reference_first_tokens()
             hit = any(mkey(h) in firsts for h in (token, *clitic_variants(token)))
-            if len(self._first_cache) < 1_000_000:
+            if len(self._first_cache) < _CACHE_ENTRIES:
                 self._first_cache[token] = hit
         return hit
 
@@ -557,7 +560,7 @@ class EntityLinker:
         if surface in self._surface_cache:
             return self._surface_cache[surface]
         label = next((lab for v in [surface, *clitic_variants(surface)] if (lab := self.reference_label(v))), None)
-        if len(self._surface_cache) < 1_000_000:
+        if len(self._surface_cache) < _CACHE_ENTRIES:
             self._surface_cache[surface] = label
         return label
 

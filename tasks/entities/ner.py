@@ -59,6 +59,10 @@ class Mention:
 # --------------------------------------------------------------------------- fast CRF
 
 
+# Word types whose score vectors stay cached between passes (~1 KB each, see _TypeScorer.trim).
+MAX_CACHED_TYPES = 150_000
+
+
 class _TypeScorer:
     """Per-word-type state score vectors for each offset, computed lazily (in batches) and cached.
 
@@ -202,6 +206,26 @@ class _TypeScorer:
         nl = np.zeros((self._cap, 4), dtype=np.int64)
         nl[: self._n] = self.lex[: self._n]
         self.lex = nl
+
+    def trim(self, max_types: int) -> bool:
+        """Forget every cached word type once more than ``max_types`` are held; True if it did.
+
+        Why: a type's row of ``V`` is ~1 KB and news vocabulary keeps growing (a batch worker grew
+        by ~50 MB per 2,500 SaudiNewsNet articles), so an unbounded cache makes worker memory grow
+        with the corpus. Only call it between passes: type and key ids handed out earlier become
+        invalid. Rows 0–2 (none, BOS, EOS) are kept.
+        """
+        if self._n <= max_types:
+            return False
+        self._cap = 4096
+        self.V = np.concatenate([self.V[:3], np.zeros((self._cap - 3, self.ncol), dtype=np.float64)])
+        self.keys = np.full(self._cap, -1, dtype=np.int64)
+        self.lex = np.zeros((self._cap, 4), dtype=np.int64)
+        self._n = 3
+        self.type_id.clear()
+        self.key_id.clear()
+        self.key_names.clear()
+        return True
 
 
 def _viterbi(E: np.ndarray, mask: np.ndarray, trans: np.ndarray) -> np.ndarray:
@@ -494,6 +518,7 @@ class ArabicNER:
         return out
 
     def _extract_pass(self, texts: list[str], spans_list: list[list[tuple[int, int]] | None]) -> list[list[Mention]]:
+        self.scorer.trim(MAX_CACHED_TYPES)  # between passes: no type id is held across them
         docs_tok: list[list[list[tuple[str, int, int]]]] = []
         for text, spans in zip(texts, spans_list):
             if spans is None:

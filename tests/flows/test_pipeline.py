@@ -152,3 +152,21 @@ def test_quarantine_replay_after_a_settings_change(prefect_harness, tmp_path: Pa
     assert total == 2
     again = replay_flow(warehouse=str(wh))  # nothing open: nothing to do
     assert again["records_in"] == 0
+
+
+def test_a_rewrite_in_a_later_run_joins_the_stored_cluster(prefect_harness, tmp_path: Path,
+                                                           seed_article: Path) -> None:
+    """Near-duplicates across runs: the candidate is verified against the stored matching key."""
+    from akhbar.flows.pipeline import ingest_flow
+
+    wh = tmp_path / "wh"
+    assert ingest_flow(inputs=[str(seed_article)], warehouse=str(wh))["published"] == 1
+    seed_id, seed_cluster = _q(wh, "select article_id, cluster_id from articles")[0]
+    body = seed_article.read_text(encoding="utf-8").split("\n", 1)[1]
+    rewrite = tmp_path / "rewrite.json"  # another outlet adds a closing sentence: a near-duplicate
+    rewrite.write_text(json.dumps([{"title": SEED_TITLE, "content": body + "\n\nوهذا ما أكده المتحدث لاحقا.",
+                                    "source": "other"}], ensure_ascii=False), encoding="utf-8")
+    assert ingest_flow(inputs=[str(rewrite)], warehouse=str(wh))["published"] == 1
+    (cluster, similarity), = _q(wh, f"select cluster_id, cluster_similarity from articles where article_id <> '{seed_id}'")
+    assert cluster == seed_cluster == seed_id
+    assert 0.8 <= similarity < 1.0

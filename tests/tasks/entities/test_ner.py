@@ -256,3 +256,18 @@ def test_dev_split_micro_f1(ner):
     pred = [t for tags, _, _ in ner.tag_documents(docs) for t in tags]
     rep = score_spans(gold, pred)
     assert rep.micro["f1"] >= 0.76, format_report(rep)
+
+
+def test_type_cache_is_bounded_and_trimming_changes_nothing(ner, monkeypatch):
+    """Worker memory must not grow with the vocabulary: the type cache is emptied between passes."""
+    from akhbar.tasks.entities import ner as ner_module
+
+    text = seed_text()
+    texts = [text, "زار أردوغان أنقرة.", text[: len(text) // 2], "التقى لافروف حفتر في موسكو.", text]
+    expected = ner.extract_many(texts, docs_per_pass=1)
+    monkeypatch.setattr(ner_module, "MAX_CACHED_TYPES", 20)
+    trims: list[bool] = []
+    real_trim = ner.scorer.trim
+    monkeypatch.setattr(ner.scorer, "trim", lambda n: trims.append(real_trim(n)) or trims[-1])
+    assert ner.extract_many(texts, docs_per_pass=1) == expected
+    assert sum(trims) >= 3  # the seed alone has more than 20 word types: emptied before most passes
