@@ -124,6 +124,7 @@ class RunState:
     published_merges: set[tuple[str, str]] = field(default_factory=set)
     reference_matches: dict[tuple, Any] = field(default_factory=dict)  # EntityLinker.add_known's memo
     reference_linker: bytes | None = None  # the pickled reference-only linker, copied for each rebuild
+    discovered: dict[str, EntityRecord] = field(default_factory=dict)  # entities read from the warehouse
     replay: bool = False  # replaying quarantined records: their bytes are already in raw_documents
     templates_warmed: bool = False  # a first pass already counted this run's template lines
     runner_kind: str = "inline"
@@ -162,15 +163,25 @@ def load_entity_linker(state: RunState) -> EntityLinker:
     """The linker: reference data plus what earlier runs discovered (the NER loads in the workers).
 
     Rebuilt after every batch, so the reference part is built once per run and copied from its
-    pickle (0.01 s instead of 0.5 s).
+    pickle (0.01 s instead of 0.5 s), and discovered entities are read once: entities are
+    insert-only, so each rebuild reads only the rows it has not seen (an anti-join on the ids it
+    holds) and feeds all of them, in ``entity_id`` order, exactly as a fresh run would.
     """
     if state.reference_linker is None:
         state.reference_linker = pickle.dumps(EntityLinker.from_reference(state.settings.seeds_dir))
     linker: EntityLinker = pickle.loads(state.reference_linker)
-    cur = state.con.execute("SELECT * FROM entities WHERE origin = 'discovered' ORDER BY entity_id")
-    names = [d[0] for d in cur.description]
-    linker.add_known((EntityRecord.from_row(dict(zip(names, row))) for row in cur.fetchall()),
-                     memo=state.reference_matches)
+    known = state.discovered
+    state.con.register("_known_entities", pa.table({"entity_id": pa.array(list(known), pa.string())}))
+    try:
+        cur = state.con.execute("SELECT * FROM entities WHERE origin = 'discovered' "
+                                "AND entity_id NOT IN (SELECT entity_id FROM _known_entities)")
+        names = [d[0] for d in cur.description]
+        for row in cur.fetchall():
+            rec = EntityRecord.from_row(dict(zip(names, row)))
+            known[rec.entity_id] = rec
+    finally:
+        state.con.unregister("_known_entities")
+    linker.add_known((known[k] for k in sorted(known)), memo=state.reference_matches)
     state.published_merges = set(state.con.execute("SELECT from_id, to_id FROM entity_merges").fetchall())
     return linker
 
