@@ -335,7 +335,8 @@ def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnect
 
     Bounded memory: one query for all new bodies overflowed Arrow's 2 GB string buffer at a million
     articles, and DuckDB cannot spill the list aggregates that build a segment's postings (20k
-    SaudiNewsNet articles at once exceeded the writers' 1 GB cap; 5k take about 0.3 GB). Every lake query is read to the end at once: an open result would hold a read
+    SaudiNewsNet articles at once exceeded the writers' 1 GB cap; with 5k the million-article build
+    ran under it). Every lake query is read to the end at once: an open result would hold a read
     lock on a SQLite catalog and make other runs' commits fail.
     """
     for i in range(0, len(ids), chunk):
