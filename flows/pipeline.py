@@ -358,12 +358,8 @@ def _assign_clusters(state: RunState, articles: list[dict[str, Any]],
     con = state.con
 
     def stored_keys(article_ids: list[str]) -> dict[str, str]:
-        con.register("_wanted_keys", pa.table({"article_id": pa.array(article_ids, pa.string())}))
-        try:
-            return dict(con.execute("SELECT article_id, match_key FROM articles SEMI JOIN _wanted_keys "
-                                    "USING (article_id)").fetchall())
-        finally:
-            con.unregister("_wanted_keys")
+        found = state.warehouse.known_ids(con, "articles", "article_id", article_ids, extra="t.match_key")
+        return {article_id: row[0] for article_id, row in found.items()}
 
     assigned = state.neardup.assign([(a["article_id"], a["match_key"]) for a in articles], get_keys=stored_keys,
                                     fingerprints=fingerprints)

@@ -170,11 +170,14 @@ class NearDupIndex:
     def add_existing(self, article_id: str, cluster_id: str, signature: np.ndarray | bytes) -> None:
         """Register an article the warehouse already holds, with its stored cluster and signature."""
         sig = signature_from_bytes(signature) if isinstance(signature, (bytes, bytearray, memoryview)) else signature
-        self._insert(article_id, cluster_id, np.asarray(sig, dtype=np.uint32))
+        self._insert(article_id, cluster_id, np.asarray(sig, dtype=np.uint32), in_batch=False)
 
-    def _insert(self, article_id: str, cluster_id: str, sig: np.ndarray) -> None:
+    def _insert(self, article_id: str, cluster_id: str, sig: np.ndarray, in_batch: bool = True) -> None:
         self._cluster[article_id] = cluster_id
-        (self._signature if self.keep_signatures else self._batch_signature)[article_id] = sig
+        if self.keep_signatures:
+            self._signature[article_id] = sig
+        elif in_batch:  # a lean index keeps signatures only for the batch being assigned
+            self._batch_signature[article_id] = sig
         for band, bucket in zip(self._band_keys(sig), self._buckets):
             bucket.setdefault(band, []).append(article_id)
 
