@@ -63,23 +63,26 @@ class RunResult:
     peak_rss_mb: float
     returncode: int
     cpu: float = 0.0  # user + system seconds of the run and its workers (reaped children)
+    flow_rss_mb: float = 0.0  # peak of the flow's own process
+    worker_rss_mb: float = 0.0  # peak of the largest worker process
 
 
-def _tree_rss(pid: int) -> int:
+def _tree_rss(pid: int) -> tuple[int, int, int]:
+    """RSS of the process tree: (all of it, the flow's process alone, its largest worker)."""
     import psutil
 
     try:
         proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
+        children = proc.children(recursive=True)
     except psutil.Error:
-        return 0
-    total = 0
-    for p in procs:
+        return 0, 0, 0
+    sizes = []
+    for p in [proc, *children]:
         try:
-            total += p.memory_info().rss
+            sizes.append(p.memory_info().rss)
         except psutil.Error:
-            pass
-    return total
+            sizes.append(0)
+    return sum(sizes), sizes[0], max(sizes[1:], default=0)
 
 
 def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunResult:
@@ -90,13 +93,14 @@ def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunR
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "akhbar.cli", "run", *map(str, inputs), "-w", str(warehouse)],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
+    peak = flow_peak = worker_peak = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, flow_peak, worker_peak
         while not stop.is_set():
-            peak = max(peak, _tree_rss(child.pid))
+            total, flow, worker = _tree_rss(child.pid)
+            peak, flow_peak, worker_peak = max(peak, total), max(flow_peak, flow), max(worker_peak, worker)
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -109,7 +113,7 @@ def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunR
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return RunResult(wall, peak / 2**20, child.returncode, cpu)
+    return RunResult(wall, peak / 2**20, child.returncode, cpu, flow_peak / 2**20, worker_peak / 2**20)
 
 
 def last_run(warehouse: Path) -> dict:
@@ -154,7 +158,9 @@ def run_rows(label: str, result: RunResult, info: dict, floor: float | None, tok
             (f"{label}: articles/s (records / wall)", f"{info['records'] / result.wall:,.0f}"),
             (f"{label}: CPU time, the run and its workers (user + system)",
              f"{result.cpu:.1f} s ({result.cpu / result.wall:.2f} cores busy on average)"),
-            (f"{label}: peak RSS, whole process tree", f"{result.peak_rss_mb:,.0f} MB")]
+            (f"{label}: peak RSS, whole process tree", f"{result.peak_rss_mb:,.0f} MB"),
+            (f"{label}: peak RSS of the flow's process / of its largest worker",
+             f"{result.flow_rss_mb:,.0f} MB / {result.worker_rss_mb:,.0f} MB")]
     if floor is not None:
         rows += [(f"{label}: I/O floor (DuckDB JSON → Parquet)", f"{floor:.2f} s"),
                  (f"{label}: ratio wall / floor", f"{result.wall / floor:,.0f}×")]

@@ -52,8 +52,8 @@ from akhbar.warehouse.datadocs import make_offline
 from akhbar.warehouse.gold import backfill, gold_statements
 from akhbar.warehouse.reprocess import rebuild_record
 from akhbar.tasks.analyse import Analysis, AnalysisConfig
-from akhbar.tasks.prepare import PreparedBatch, observe_templates
-from akhbar.flows.runners import BatchRunner, batch_runner
+from akhbar.tasks.prepare import PreparedBatch, count_templates, observe_templates, readable_bodies
+from akhbar.flows.runners import BatchRunner, WorkerPool, batch_runner, worker_count
 from akhbar.tasks.validate import ValidationError, Validator
 from akhbar.warehouse import publish as pub
 from akhbar.warehouse.lake import Warehouse
@@ -119,6 +119,7 @@ class RunState:
     summary: RunSummary
     templates: TemplateStats
     validator: Validator | None = None
+    workers: WorkerPool | None = None  # the run's local worker processes, started on first use
     neardup: NearDupIndex | None = None
     linker: EntityLinker | None = None
     published_merges: set[tuple[str, str]] = field(default_factory=set)
@@ -199,10 +200,19 @@ def link_batch_entities(state: RunState, candidates: list[dict[str, Any]], tagge
 
 @task(name="refresh search index", cache_policy=NO_CACHE, retries=1)
 def refresh_search(state: RunState) -> dict[str, Any]:
-    """Bring the derived full-text index up to date with what this run published."""
-    from akhbar.warehouse.search import refresh_search_index
+    """Bring the derived full-text index up to date with what this run published (tokenized on
+    the run's workers when they are up: they would otherwise idle while the flow does it)."""
+    from akhbar.warehouse.search import index_texts, refresh_search_index
 
-    return refresh_search_index(state.warehouse)
+    workers = state.workers
+    if workers is None or not workers.started:
+        return refresh_search_index(state.warehouse)
+    return refresh_search_index(state.warehouse, tokenize=lambda keys: workers.map_chunks(index_texts, keys))
+
+
+# Records per unit of warm-up work handed to a worker: small enough that the first one starts
+# while the flow is still reading, big enough that pickling is a small share of it.
+WARM_CHUNK = 2000
 
 
 @task(name="learn source templates", cache_policy=NO_CACHE)
@@ -211,15 +221,29 @@ def warm_templates(state: RunState, records: Iterator[RawRecord]) -> int:
 
     With one pass, the first batches of a new outlet would be cleaned before its template lines
     were frequent enough to be recognised (measured: 6 SaudiNewsNet articles kept an SMS contact
-    block). Returns the number of records observed.
+    block). Once the run is big enough for the worker pool, the counting runs there while the flow
+    reads on (the pool then stays up for the batches). Returns the number of new records.
     """
     started = time.perf_counter()
     wh, con, seen = state.warehouse, state.con, 0
-    for chunk in batched(records, 5000):
+    pending: deque[Any] = deque()
+    for chunk in batched(records, WARM_CHUNK):
         known = wh.known_ids(con, "raw_documents", "raw_id", [r.raw_id for r in chunk])
         fresh = [r for r in chunk if r.raw_id not in known]
-        observe_templates(fresh, state.field_map, state.templates)
         seen += len(fresh)
+        workers = worker_count(state.settings)
+        # While the workers start (they load the models first), the flow counts chunks itself.
+        starting = len(pending) >= workers and not any(f.done() for f in pending)
+        if state.workers is not None and state.workers.usable(seen) and not starting:
+            pool = state.workers.get()
+            pending.append(pool.submit(count_templates, readable_bodies(fresh, state.field_map),
+                                       state.templates.settings()))
+            while len(pending) > 2 * workers:  # bounded: each holds its chunk's bodies
+                state.templates.merge(pending.popleft().result())
+        else:
+            observe_templates(fresh, state.field_map, state.templates)
+    while pending:
+        state.templates.merge(pending.popleft().result())
     state.templates_warmed = True
     state.timed("learn templates", started)
     return seen
@@ -293,10 +317,7 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
         batch.add("quarantine", quarantine + rep_quar)
         delta = prepared.templates_seen or TemplateStats()
         if raced:  # count only what this run publishes: the other run counted its own
-            delta = TemplateStats()
-            for rid, (source, body) in prepared.observed.items():
-                if rid not in raced:
-                    delta.observe(source, body)
+            delta = observe_templates(records, state.field_map, TemplateStats(**delta.settings()))
         batch.add("source_templates", [{"source": s, "line_key": k, "n_articles": n, "run_id": run_id}
                                        for s, k, n in delta.to_rows(min_articles=1)])
         batch.add("source_totals", [{"source": s, "n_articles": n, "run_id": run_id}
@@ -517,6 +538,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
     try:
         _start_run(wh, con, summary, inputs)
         state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con), replay=replay)
+        state.workers = WorkerPool(settings, lambda: analysis_config(state))
         total_files = count_input_files(inputs)
         artifact_id = create_progress_artifact(progress=0.0, description="files read")
         limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)
@@ -562,6 +584,8 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
         summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        if state is not None and state.workers is not None:
+            state.workers.close()
         summary.seconds = round(time.perf_counter() - started_run, 2)
         if state is not None:
             summary.stage_seconds = {k: round(v, 2) for k, v in state.timings.items()}
@@ -733,7 +757,8 @@ def _run_batches(state: RunState, stream: Iterator[RawRecord], new_records: int 
     """
     config = analysis_config(state) if state.templates_warmed else None  # fixed for the run once warmed
     pending: deque[PendingBatch] = deque()
-    with batch_runner(state.settings, new_records, config or analysis_config(state)) as runner:
+    assert state.workers is not None
+    with batch_runner(state.settings, new_records, state.workers) as runner:
         state.runner_kind = runner.kind
         for batch_no, records in enumerate(batched(stream, state.settings.batch_size), start=1):
             job = _start_batch(state, records, batch_no, runner, config)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,9 +112,51 @@ def choose_kind(settings: Settings, new_records: int | None) -> str:
     return "process"
 
 
+class WorkerPool:
+    """The run's local worker processes, started on first use and shut down with the run.
+
+    One pool serves every CPU-heavy step of a run, so both cores work in each and the models load
+    once: the template warm-up (which used to keep one core idle for 13 s on SaudiNewsNet), batch
+    analysis, and the search index's tokenizer. ``config`` gives the workers what they preload.
+    """
+
+    def __init__(self, settings: Settings, config: Callable[[], AnalysisConfig]) -> None:
+        self.settings = settings
+        self._config = config
+        self._pool: ProcessPoolExecutor | None = None
+
+    def usable(self, new_records: int | None) -> bool:
+        """True when a run with ``new_records`` new records (so far) analyses in this pool."""
+        return choose_kind(self.settings, new_records) == "process"
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")  # no fork of a process holding DuckDB and threads
+            self._pool = ProcessPoolExecutor(worker_count(self.settings), mp_context=ctx, initializer=warm_worker,
+                                             initargs=(self._config(),))
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def map_chunks(self, fn: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
+        """``fn`` over ``items`` split in one chunk per worker, results in order (inline if not started)."""
+        if self._pool is None or len(items) < 2:
+            return fn(items)
+        size = math.ceil(len(items) / worker_count(self.settings))
+        futures = [self._pool.submit(fn, items[i:i + size]) for i in range(0, len(items), size)]
+        return [x for f in futures for x in f.result()]
+
+
 @contextmanager
-def batch_runner(settings: Settings, new_records: int | None, config: AnalysisConfig) -> Iterator[BatchRunner]:
-    """The runner for this run; pools and clusters are shut down when the run ends."""
+def batch_runner(settings: Settings, new_records: int | None, workers: WorkerPool) -> Iterator[BatchRunner]:
+    """The runner for this run's batches; a Dask cluster is shut down when the batches are done."""
     kind = choose_kind(settings, new_records)
     if kind == "inline":
         yield BatchRunner("inline", window=1)
@@ -122,12 +164,8 @@ def batch_runner(settings: Settings, new_records: int | None, config: AnalysisCo
     from prefect.task_runners import ThreadPoolTaskRunner
 
     if kind == "process":
-        workers = worker_count(settings)
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding DuckDB and threads
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=warm_worker,
-                                 initargs=(config,)) as pool:
-            with ThreadPoolTaskRunner(max_workers=2) as runner:
-                yield BatchRunner("process", window=2, runner=runner, pool=pool, chunks=workers)
+        with ThreadPoolTaskRunner(max_workers=2) as runner:
+            yield BatchRunner("process", window=2, runner=runner, pool=workers.get(), chunks=worker_count(settings))
         return
     from prefect_dask import DaskTaskRunner
 

@@ -9,7 +9,7 @@ lets both cores work: tagging is about three quarters of a batch's CPU time.
 
 from __future__ import annotations
 
-import copy
+import gc
 import os
 import threading
 from collections.abc import Sequence
@@ -24,7 +24,7 @@ from akhbar.tasks.entities.linking import EntityLinker
 from akhbar.tasks.entities.ner import ArabicNER
 from akhbar.tasks.ingest import FieldMap, RawRecord
 from akhbar.tasks.neardup import NearDupIndex
-from akhbar.tasks.prepare import PreparedBatch, observe_templates, prepare_records
+from akhbar.tasks.prepare import PreparedBatch, prepare_records
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,9 @@ def analyse_records(records: Sequence[RawRecord], config: AnalysisConfig) -> Ana
     persist them; when the run was not warmed up they also inform this batch's cleaning.
     """
     started = time.perf_counter()
-    batch_stats = TemplateStats(min_articles=config.templates.min_articles, min_share=config.templates.min_share)
-    observed = observe_templates(records, config.field_map, batch_stats)
-    templates = config.templates
-    if not config.templates_warmed:
-        templates = copy.deepcopy(templates).merge(batch_stats)
-    prepared = prepare_records(records, field_map=config.field_map, templates=templates, run_id=config.run_id,
-                               pipeline_version=config.pipeline_version, timezone_name=config.timezone)
-    prepared.templates_seen = batch_stats
-    prepared.observed = observed
+    prepared = prepare_records(records, field_map=config.field_map, templates=config.templates, run_id=config.run_id,
+                               pipeline_version=config.pipeline_version, timezone_name=config.timezone,
+                               count_templates=True, learn_first=not config.templates_warmed)
     hasher = _fingerprinter()
     prepared.fingerprints = {c["article_id"]: hasher.fingerprint(c["match_key"] or "") for c in prepared.candidates}
     prepared_at = time.perf_counter()
@@ -121,6 +115,9 @@ def warm_worker(config: AnalysisConfig) -> None:
     _exit_with_parent(os.getppid())
     arabic_tagger(config.ner_backend, config.ner_model_path)
     reference_linker(config.seeds_dir)
+    # The models are millions of long-lived objects: exempt them from every later garbage
+    # collection (full collections took 0.74 s of a 2,000-article chunk, ~4% of its time).
+    gc.freeze()
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -142,7 +139,6 @@ def merge_analyses(parts: Sequence[Analysis]) -> Analysis:
             timings[stage] = timings.get(stage, 0.0) + seconds
         prepared.candidates += part.prepared.candidates
         prepared.quarantined += part.prepared.quarantined
-        prepared.observed.update(part.prepared.observed)
         prepared.fingerprints.update(part.prepared.fingerprints)
         if part.prepared.templates_seen is not None:
             stats = part.prepared.templates_seen if stats is None else stats.merge(part.prepared.templates_seen)

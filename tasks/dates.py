@@ -15,6 +15,7 @@ the day. ``value_utc`` is None when the text gives no year (e.g. «6 فبراي�
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -168,6 +169,29 @@ _ANY_MONTH = _alternation(list(_MONTH_BY_NAME) + list(_HIJRI_MONTHS))
 _DATELINE_MONTH = re.compile(rf"\d\s*(?:{_ANY_MONTH})(?!\w)|(?<!\w)(?:{_ANY_MONTH})\s*\d")
 
 
+class _Spans:
+    """Non-empty, pairwise disjoint spans, kept sorted: an overlap test is two bisections.
+
+    Why: the test was a scan over every span taken so far, for every pattern match, which is
+    quadratic in the dates of an article (tables of fixtures or prices hold hundreds).
+    Disjoint non-empty spans sorted by start are sorted by end too, so the only span that can
+    overlap ``[s, e)`` is the first one ending after ``s``.
+    """
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def overlaps(self, s: int, e: int) -> bool:
+        i = bisect.bisect_right(self.ends, s)
+        return i < len(self.starts) and self.starts[i] < e and s < self.ends[i]
+
+    def add(self, s: int, e: int) -> None:
+        i = bisect.bisect_right(self.starts, s)
+        self.starts.insert(i, s)
+        self.ends.insert(i, e)
+
+
 def find_date_mentions(text: str, *, tz: str = "Asia/Riyadh") -> list[DateMention]:
     """All date mentions in a text, longest match first where patterns overlap, in text order.
 
@@ -175,19 +199,19 @@ def find_date_mentions(text: str, *, tz: str = "Asia/Riyadh") -> list[DateMentio
     «2015م»); percentages and other numbers are never taken for years.
     """
     folded, index = _fold(text)
-    taken: list[tuple[int, int]] = []
+    taken = _Spans()
     mentions: list[DateMention] = []
     windows = _anchor_windows(folded)
     for kind, pattern in _PATTERNS:
         for m in _finditer_windows(pattern, folded, windows[_ANCHOR_OF[kind]]):
             s, e = m.span()
-            if any(s < te and ts < e for ts, te in taken):
+            if taken.overlaps(s, e):
                 continue
             parsed = _from_match(kind, m, tz)
             if kind in ("iso", "ymd", "dmy") and parsed is None:
                 continue  # 2015-13-45 is not a date, leave it
             start, end = index[s], index[e - 1] + 1
-            taken.append((s, e))
+            taken.add(s, e)
             original = text[start:end]
             if parsed is not None:
                 parsed = ParsedDate(parsed.value_utc, parsed.precision, original)
@@ -195,11 +219,38 @@ def find_date_mentions(text: str, *, tz: str = "Asia/Riyadh") -> list[DateMentio
     return sorted(mentions, key=lambda mention: mention.start)
 
 
+def _trie_alternation(words: list[str]) -> str:
+    """A regex matching exactly ``words``, factored by common prefixes («ي(?:ناير|ونيو|…)»).
+
+    Why: tried as a flat alternation, every one of the 79 month names is attempted at every
+    position of every article; the factored form rejects a position after one character. With the
+    ``(?!\\w)`` that follows, at most one month name can match at a position (a name that is a prefix
+    of another is always followed by a letter there), so the matches are the same ones
+    (month anchors in 2,000 SaudiNewsNet bodies: 0.29 s → 0.12 s).
+    """
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        if len(alts) == 1 and "" not in node:
+            return alts[0]
+        return "(?:" + "|".join(alts) + ")" + ("?" if "" in node else "")
+
+    return emit(trie)
+
+
 # Each pattern can only match around its anchor (a month name, a 4-digit year, digits joined by a
 # separator). Running the patterns only in windows around anchors keeps the work proportional to
 # the dates in a text rather than to its length × the number of month names (5× faster here).
 _ANCHORS = {
-    "month": (re.compile(_M), 16, 48),
+    "month": (re.compile(rf"{_trie_alternation(list(_MONTH_BY_NAME))}(?!\w)"), 16, 48),
     "year": (re.compile(r"(?:1[89]|2[01])\d\d"), 40, 8),
     "numeric": (re.compile(r"\d[/.\-]\d"), 12, 24),
 }

@@ -40,13 +40,25 @@ def _detector() -> LangDetector:
     return LangDetector(config)
 
 
-def _letters(text: str) -> int:
-    return sum(ch.isalpha() for ch in text[:_MAX_CHARS])
+def _has_letters(text: str, wanted: int) -> bool:
+    """Whether ``text[:_MAX_CHARS]`` holds at least ``wanted`` letters, reading only as far as needed.
+
+    Why: counting all 2,000 characters of every body was 0.9 s per 2,800 SaudiNewsNet articles
+    under a profiler, while the first few words already hold the ten letters asked for.
+    """
+    if wanted <= 0:
+        return True
+    for ch in text[:_MAX_CHARS]:
+        if ch.isalpha():
+            wanted -= 1
+            if not wanted:
+                return True
+    return False
 
 
 def detect_language(text: str) -> tuple[str, float]:
     """ISO 639-1 code and confidence in [0, 1]; ("und", 0.0) for empty or too-short text."""
-    if _letters(text) < _MIN_LETTERS:
+    if not _has_letters(text, _MIN_LETTERS):
         return UNDETERMINED
     results = _detector().detect(text[:_MAX_CHARS].replace("\n", " "), model="lite", k=1)
     if not results:

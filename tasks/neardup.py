@@ -22,6 +22,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 
@@ -62,6 +63,26 @@ def shingle_hashes(grams: Iterable[str]) -> np.ndarray:
     shingles is a ~1e-5 event and moves the similarity by one shingle.
     """
     return np.unique(np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint32))
+
+
+def key_shingle_hashes(match_key: str, size: int = SHINGLE_SIZE) -> np.ndarray:
+    """``shingle_hashes(shingles(match_key, size))``, without building the shingle strings.
+
+    The words are joined and encoded once and each shingle's CRC32 is taken on a slice of those
+    bytes (UTF-8 encodes character by character, so the slice is exactly the encoded shingle);
+    duplicate shingles hash alike and ``np.unique`` drops them as the set did. Why: every new
+    article is fingerprinted in the batch worker (0.44 s → 0.36 s per 2,000 SaudiNewsNet keys).
+    """
+    words = match_key.split()
+    if len(words) < size:
+        return shingle_hashes(shingles(match_key, size))
+    data = " ".join(words).encode("utf-8")
+    ends = list(accumulate(len(w.encode("utf-8")) + 1 for w in words))  # each word's end + 1 (a space)
+    starts = [0, *ends[:-1]]
+    crc32 = zlib.crc32
+    count = len(words) - size + 1
+    return np.unique(np.fromiter((crc32(data[a:b - 1]) for a, b in zip(starts, ends[size - 1:])),
+                                 dtype=np.uint32, count=count))
 
 
 def hashed_jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -153,7 +174,7 @@ class NearDupIndex:
         workers compute it in parallel and the flow's single-threaded :meth:`assign` only looks up
         candidates (it was 5.6 s of an 8,400-article run in the flow's process).
         """
-        grams = shingle_hashes(shingles(match_key, self.shingle))
+        grams = key_shingle_hashes(match_key, self.shingle)
         return grams, self._minhash(grams)
 
     def _signature_of(self, grams: Iterable[str]) -> np.ndarray:

@@ -23,9 +23,12 @@ _PRESENTATION_FORMS = re.compile("[\ufb50-\ufdff\ufe70-\ufefe]+")
 # ZWNJ (U+200C) is kept: Persian and Urdu spell with it. Bidi marks (LRM/RLM) are kept too, since
 # they decide how mixed Arabic/Latin runs display.
 _INVISIBLE_RE = re.compile("[\u200b\ufeff\u00ad\u2060]")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+# Only runs that the substitution changes: a lone " " already is what it would become, and
+# matching (and re-inserting) every word's space was a third of normalize_line's time.
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t\u00a0]+([،؛؟,;:!?](?!\d))")
-_SPACE_BEFORE_PERIOD = re.compile(r"(?<=\w)[ \t\u00a0]+\.(?=\s|$)")
+# The lookahead lets the engine skip positions that are no space before it tries the lookbehind.
+_SPACE_BEFORE_PERIOD = re.compile(r"(?=[ \t\u00a0])(?<=\w)[ \t\u00a0]+\.(?=\s|$)")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 # Harakat, tanwin, shadda, sukun, superscript alef and Quranic annotation marks.
@@ -52,7 +55,6 @@ _FOLD = str.maketrans(
         "٬": ",",
     }
 )
-_WS = re.compile(r"\s+")
 
 
 def _pairs(table: dict[int, int | str | None]) -> tuple[tuple[str, str], ...]:
@@ -98,6 +100,30 @@ def normalize_display(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+# Words of plain Arabic letters (hamza forms, ى and ة included), digits and ASCII letters, joined by
+# single spaces: nothing in them is a presentation form, invisible, a diacritic or a combining mark
+# (so NFC leaves them as they are) and there is no whitespace to fold, so their matching key is just
+# a per-character fold. Most word types and n-grams of Arabic news are of this shape.
+_PLAIN_WORDS = re.compile(
+    "[\u0621-\u063a\u0641-\u064a0-9A-Za-z\u0660-\u0669\u06f0-\u06f9]+"
+    "(?: [\u0621-\u063a\u0641-\u064a0-9A-Za-z\u0660-\u0669\u06f0-\u06f9]+)*"
+)
+_PLAIN_FOLD = str.maketrans({**_FOLD, **{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)}})
+
+
+def plain_matching_key(text: str) -> str | None:
+    """:func:`matching_key` of a text of plain words (see ``_PLAIN_WORDS``), None for any other text.
+
+    The result holds only undecomposable Arabic letters, ASCII digits/lower-case letters and single
+    spaces, which also lets ``linking.mkey`` skip its accent folding. Why: the entity linker keys
+    ~100k new word types and n-grams per 2,000 articles; one translate instead of five regex
+    passes, NFC and 32 replaces makes a word's key ~4x cheaper.
+    """
+    if _PLAIN_WORDS.fullmatch(text):
+        return text.translate(_PLAIN_FOLD)
+    return None
+
+
 def matching_key(text: str) -> str:
     """Fold spelling variation away so that variants of the same text compare equal.
 
@@ -105,7 +131,11 @@ def matching_key(text: str) -> str:
     digits → ASCII, Latin case-folded, whitespace folded to single spaces. Used for exact dedup
     (hashing), full-text search and entity linking; never shown to readers.
     """
+    if len(text) < 64 and (key := plain_matching_key(text)) is not None:
+        return key
     text = _PRESENTATION_FORMS.sub(_nfkc_match, text)
     text = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text))
     text = fold_chars(_DIACRITICS.sub("", text)).casefold()
-    return _WS.sub(" ", text).strip()
+    # Whitespace runs to one space, ends stripped: str.split's whitespace is exactly regex \s (checked
+    # on every code point), and splitting is 2.5x faster than re.sub(r"\s+", " ", …) on bodies.
+    return " ".join(text.split())

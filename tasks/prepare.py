@@ -8,13 +8,14 @@ accounting ``records in = published + duplicate + quarantined + skipped`` always
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from akhbar.tasks.clean import TemplateStats, clean_article
+from akhbar.tasks.clean import TemplateStats, body_lines, clean_article
 from akhbar.tasks.dates import publication_date
 from akhbar.tasks.decode import BinaryDataError, decode_bytes
 from akhbar.tasks.html_extract import extract_html
@@ -44,7 +45,6 @@ class PreparedBatch:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     templates_seen: TemplateStats | None = None  # this batch's template counts, persisted on publish
-    observed: dict[str, tuple[str, str]] = field(default_factory=dict)  # raw_id -> (source, body)
     # article_id -> (shingle hashes, MinHash signature), computed by the analysing worker
     fingerprints: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
@@ -105,14 +105,9 @@ def _body_aliases(field_map: FieldMap) -> list[str]:
     return [field_map.explicit["body"]] if "body" in field_map.explicit else list(FIELD_ALIASES["body"])
 
 
-def observe_templates(records: Sequence[RawRecord], field_map: FieldMap,
-                      stats: TemplateStats) -> dict[str, tuple[str, str]]:
-    """Feed each readable record's body to the per-source template statistics.
-
-    Returns what was observed per raw id, ``(source, body)``, so the counts can be rebuilt for a
-    subset if some records turn out not to be published by this run (a concurrent run won them).
-    """
-    observed: dict[str, tuple[str, str]] = {}
+def readable_bodies(records: Sequence[RawRecord], field_map: FieldMap) -> list[tuple[str, str]]:
+    """``(source, body)`` of every record with readable text (what template statistics count)."""
+    bodies: list[tuple[str, str]] = []
     for record in records:
         if record.error:
             continue
@@ -120,9 +115,21 @@ def observe_templates(records: Sequence[RawRecord], field_map: FieldMap,
             fields = extract_fields(record, field_map)
         except (ValueError, BinaryDataError):
             continue
-        stats.observe(fields.source, fields.body)
-        observed[record.raw_id] = (fields.source, fields.body)
-    return observed
+        bodies.append((fields.source, fields.body))
+    return bodies
+
+
+def count_templates(bodies: Sequence[tuple[str, str]], settings: dict[str, Any]) -> TemplateStats:
+    """Template statistics of ``(source, body)`` pairs: the unit of work a warm-up hands a worker."""
+    stats = TemplateStats(**settings)
+    for source, body in bodies:
+        stats.observe(source, body)
+    return stats
+
+
+def observe_templates(records: Sequence[RawRecord], field_map: FieldMap, stats: TemplateStats) -> TemplateStats:
+    """Feed each readable record's body to the per-source template statistics; returns ``stats``."""
+    return stats.merge(count_templates(readable_bodies(records, field_map), stats.settings()))
 
 
 def prepare_records(
@@ -134,11 +141,39 @@ def prepare_records(
     pipeline_version: str,
     timezone_name: str,
     now: datetime | None = None,
+    count_templates: bool = False,
+    learn_first: bool = False,
 ) -> PreparedBatch:
-    """Turn raw records into article candidates; unreadable records become quarantine rows."""
+    """Turn raw records into article candidates; unreadable records become quarantine rows.
+
+    With ``count_templates`` the template lines of every readable body are counted into
+    ``templates_seen`` (the batch's share of the statistics, persisted with it) from the lines
+    cleaning splits anyway; with ``learn_first`` as well, those counts inform this batch's own
+    cleaning (a run that had no warm-up pass over its records).
+    """
     now = now or datetime.now(timezone.utc)
     out = PreparedBatch()
+    readable = _readable(records, field_map, out)
+    lines = [body_lines(fields.body) if count_templates or fields.title is not None else None for _, fields in readable]
+    if count_templates:
+        seen = TemplateStats(**(templates.settings() if templates is not None else {}))
+        for (_, fields), body in zip(readable, lines):
+            seen.observe_lines(fields.source, body or [])
+        out.templates_seen = seen
+        if learn_first:
+            templates = copy.deepcopy(templates).merge(seen) if templates is not None else seen
     pending: list[tuple[RawRecord, Fields, Any]] = []
+    for (record, fields), body in zip(readable, lines):
+        cleaned = clean_article(fields.title, fields.body, templates=templates, source=fields.source,
+                                lines=body if fields.title is not None else None)
+        pending.append((record, fields, cleaned))
+    return _candidates(out, pending, run_id=run_id, pipeline_version=pipeline_version,
+                       timezone_name=timezone_name, now=now)
+
+
+def _readable(records: Sequence[RawRecord], field_map: FieldMap, out: PreparedBatch) -> list[tuple[RawRecord, Fields]]:
+    """Each record's fields; a record without readable text becomes a quarantine row in ``out``."""
+    readable: list[tuple[RawRecord, Fields]] = []
     for record in records:
         if record.error:
             out.quarantined.append(Quarantined(record.raw_id, record.location, record.source_name, "ingest",
@@ -154,9 +189,13 @@ def prepare_records(
             out.quarantined.append(Quarantined(record.raw_id, record.location, record.source_name, "prepare",
                                                str(exc)))
             continue
-        cleaned = clean_article(fields.title, fields.body, templates=templates, source=fields.source)
-        pending.append((record, fields, cleaned))
+        readable.append((record, fields))
+    return readable
 
+
+def _candidates(out: PreparedBatch, pending: list[tuple[RawRecord, Fields, Any]], *, run_id: str,
+                pipeline_version: str, timezone_name: str, now: datetime) -> PreparedBatch:
+    """One ``articles`` row per cleaned record: keys, id, date and language."""
     languages = detect_languages([f"{c.title}\n{c.body}" for _, _, c in pending])
     for (record, fields, cleaned), (lang, lang_conf) in zip(pending, languages):
         title_key, body_key = matching_key(cleaned.title), matching_key(cleaned.body)

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from akhbar.tasks.dates import find_date_mentions
 from akhbar.tasks.entities.linking import EntityLinker, EntityMerge, EntityRecord
-from akhbar.tasks.entities.ner import ArabicNER, Mention
+from akhbar.tasks.entities.ner import DOCS_PER_PASS, ArabicNER, Mention
+from akhbar.tasks.entities.ner_features import document_tokens
 from akhbar.tasks.entities.numbers import find_numeric_mentions
 from akhbar.tasks.segment import segment
 
@@ -79,6 +80,12 @@ class TaggedBatch:
     quantities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
+# The CRF tags Arabic articles this many at a time (its own pass size, so the passes are the same),
+# each chunk followed by its reference-name scan, which reuses the NER's tokenization while it is
+# still in the bounded ``document_tokens`` memo (2,000 bodies' tokens would not fit in it).
+ARABIC_CHUNK = DOCS_PER_PASS
+
+
 def tag_entities(articles: Sequence[dict[str, Any]], ner: Tagger, reference: EntityLinker, *,
                  tz: str, run_id: str, pipeline_version: str, english: Tagger | None = None) -> TaggedBatch:
     """NER, reference/gazetteer names, sentences and quantities for a batch of article rows.
@@ -92,8 +99,16 @@ def tag_entities(articles: Sequence[dict[str, Any]], ner: Tagger, reference: Ent
     spans = [[(s.start, s.end) for s in sents] for sents in sentences]
     arabic = [i for i, a in enumerate(articles) if a.get("language") == "ar"]
     found: dict[int, list[Mention]] = {}
-    if arabic:
-        found = dict(zip(arabic, ner.extract_many([articles[i]["body"] for i in arabic], [spans[i] for i in arabic])))
+    reference_found: dict[int, list[Mention]] = {}
+    # Other backends get the whole batch in one call, as before: the transformer groups windows of
+    # all its texts by length, and a different grouping could move its confidences in the last bits.
+    step = ARABIC_CHUNK if isinstance(ner, ArabicNER) else max(len(arabic), 1)
+    for lo in range(0, len(arabic), step):
+        chunk = arabic[lo:lo + step]
+        found.update(zip(chunk, ner.extract_many([articles[i]["body"] for i in chunk], [spans[i] for i in chunk])))
+        for i in chunk:  # right after the NER: the bodies' tokens are still memoised
+            reference_found[i] = reference_mentions(reference, articles[i]["body"], found[i])
+        document_tokens.cache_clear()  # ~170 KB per article: hold them only while the chunk needs them
     english_ids = [i for i, a in enumerate(articles) if a.get("language") == "en"] if english else []
     if english and english_ids:
         found.update(zip(english_ids, english.extract_many([articles[i]["body"] for i in english_ids],
@@ -103,7 +118,7 @@ def tag_entities(articles: Sequence[dict[str, Any]], ner: Tagger, reference: Ent
         if i not in found:
             mentions = gazetteer_mentions(reference, body)
         elif article.get("language") == "ar":
-            mentions = found[i] + reference_mentions(reference, body, found[i])
+            mentions = found[i] + reference_found[i]
         else:  # a model for the language, plus known names it missed
             taken = [(m.start, m.end) for m in found[i]]
             mentions = found[i] + [g for g in gazetteer_mentions(reference, body)
@@ -153,14 +168,14 @@ def reference_mentions(linker: EntityLinker, body: str, existing: Sequence[Menti
     مالي/Mali, رئيسي/Raisi, فتح/Fatah), measured on a SaudiNewsNet sample.
     """
     from akhbar.tasks.entities.linking import mkey
-    from akhbar.tasks.entities.ner import tokenize
 
-    tokens = tokenize(body)
+    tokens = document_tokens(body)
     covered = _covered_tokens(tokens, existing)
     out: list[Mention] = []
-    for i, (tok, start, _) in enumerate(tokens):
-        if covered[i] or not linker.may_start_reference(tok):
+    for i in linker.reference_starts(tokens, covered):
+        if covered[i]:  # covered by a name found at an earlier start
             continue
+        start = tokens[i][1]
         for n in (4, 3, 2, 1):
             if i + n > len(tokens):
                 continue

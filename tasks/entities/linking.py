@@ -34,7 +34,7 @@ from typing import Iterable, Literal, Mapping, Protocol, Sequence
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from akhbar.tasks.normalize import matching_key
+from akhbar.tasks.normalize import matching_key, plain_matching_key
 
 EntityType = Literal["PER", "LOC", "ORG"]
 Origin = Literal["reference", "country", "city", "discovered"]
@@ -157,6 +157,9 @@ _ABD = re.compile(r"(?:(?<=\s)|^)عبد (?=ال)")  # «عبد الحميد» an
 def mkey(text: str) -> str:
     """Matching key used for every lookup: ``normalize.matching_key`` + Latin accents folded,
     punctuation dropped and «عبد ال…» joined, so "Choïgou" ~ "choigou" and "U.S." ~ "us"."""
+    k = plain_matching_key(text)
+    if k is not None:  # no punctuation, accents or extra spaces to fold (most word types and n-grams)
+        return _ABD.sub("عبد", k) if "عبد " in k else k
     k = matching_key(text).translate(_PUNCT_DROP).translate(_PUNCT_SPACE)
     if not k.isascii():
         decomposed = unicodedata.normalize("NFD", k)
@@ -170,6 +173,9 @@ def mkey(text: str) -> str:
 _CONJ = ("و", "ف")
 _PREP = ("ب", "ل", "ك")
 _MIN_STEM = 3  # never strip down to fewer letters than this
+# The letters a key must start with for clitic_variants to find anything: a conjunction or a
+# preposition («لل» starts with ل). Tested first, so a word without one costs a set lookup.
+_CLITIC_FIRST = frozenset(_CONJ + _PREP)
 # Word types memoised per linker by the reference pre-filters; past this the rest are computed each
 # time (the caches live in every batch worker, whose memory should not grow with the corpus).
 _CACHE_ENTRIES = 200_000
@@ -213,7 +219,7 @@ def clitic_variants(surface: str) -> list[str]:
     s = surface.strip()
     k = mkey(s)
     out: list[str] = []
-    if not k or not _ARABIC_CHAR.match(k[0]):
+    if not k or k[0] not in _CLITIC_FIRST:  # no proclitic to strip (most words): nothing below applies
         return out
 
     def add(v: str) -> None:
@@ -550,6 +556,19 @@ class EntityLinker:
             if len(self._first_cache) < _CACHE_ENTRIES:
                 self._first_cache[token] = hit
         return hit
+
+    def reference_starts(self, tokens: Sequence[tuple[str, int, int]], skip: bytearray) -> list[int]:
+        """Indexes ``i`` of the tokens with ``not skip[i]`` for which :meth:`may_start_reference` holds.
+
+        The same answers, asked in one comprehension over the memo: a batch asks about every token
+        of every Arabic article (~400 per article, 808k per 2,000 SaudiNewsNet articles), and a
+        method call per token cost more than the memoised lookup it makes; only unseen words
+        still go through :meth:`may_start_reference`.
+        """
+        memo = self._first_cache.get
+        may_start = self.may_start_reference
+        return [i for i, (tok, _, _) in enumerate(tokens)
+                if not skip[i] and (hit := memo(tok)) is not False and (hit or may_start(tok))]
 
     def reference_label_of_surface(self, surface: str) -> str | None:
         """``reference_label`` of ``surface`` or, failing that, of its first clitic variant that has one.

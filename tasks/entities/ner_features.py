@@ -17,8 +17,11 @@ Neighbours (offsets -2..+2) contribute a subset of these attributes.
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,55 +150,62 @@ BOS = "\x02BOS"
 EOS = "\x03EOS"
 
 
+_LEN_ATTRS = tuple(("x", "len=" + str(k)) for k in range(9))
+_BF_ATTRS = {b: ("x", "bf=" + b) for b in ("0", "1", "2", "3", "4")}
+
+
 def type_attributes(word: str, res: Resources) -> list[tuple[str, str]]:
-    """All (family, attribute) pairs of a word type (offset-free)."""
+    """All (family, attribute) pairs of a word type (offset-free).
+
+    The order is part of the model's arithmetic (a type's score is summed over its attributes in
+    this order), so it must not change. Written for speed: it runs for every word type a worker
+    has not seen yet (72k per 2,000 SaudiNewsNet articles); list literals and precomputed
+    attributes instead of one append per attribute: 0.73 s → 0.64 s for those 72k types.
+    """
     if word == BOS or word == EOS:
         return [("w", "w=" + word), ("b", "b=" + word), ("sh", "sh=" + word)]
     n = normalize(word)
-    out: list[tuple[str, str]] = [("w", "w=" + n)]
     sh = shape(word)
-    out.append(("sh", "sh=" + sh))
     if sh != "A":
         if sh == "P":
-            return out
-        out.append(("x", "len=" + str(min(len(n), 5))))
-        return out
+            return [("w", "w=" + n), ("sh", "sh=P")]
+        return [("w", "w=" + n), ("sh", "sh=" + sh), _LEN_ATTRS[min(len(n), 5)]]
     proc, stem, base = split_clitics(n, res.freq)
-    out.append(("b", "b=" + base))
-    out.append(("p", "p=" + proc))
+    out: list[tuple[str, str]] = [("w", "w=" + n), ("sh", "sh=A"), ("b", "b=" + base), ("p", "p=" + proc)]
     if stem != base:
         out.append(("x", "stem=" + stem))
-    out.append(("x", "len=" + str(min(len(base), 8))))
-    for k in (1, 2, 3):
-        if len(n) > k:
-            out.append(("x", f"suf{k}=" + n[-k:]))
-            out.append(("x", f"pre{k}=" + n[:k]))
+    out.append(_LEN_ATTRS[min(len(base), 8)])
+    if len(n) > 3:
+        out += [("x", "suf1=" + n[-1:]), ("x", "pre1=" + n[:1]), ("x", "suf2=" + n[-2:]), ("x", "pre2=" + n[:2]),
+                ("x", "suf3=" + n[-3:]), ("x", "pre3=" + n[:3])]
+    else:
+        for k in (1, 2):
+            if len(n) > k:
+                out += [("x", f"suf{k}=" + n[-k:]), ("x", f"pre{k}=" + n[:k])]
     if len(base) > 2:
-        out.append(("s2", "bsuf2=" + base[-2:]))
-        out.append(("x", "bsuf3=" + base[-3:]))
-        out.append(("x", "bpre2=" + base[:2]))
+        out += [("s2", "bsuf2=" + base[-2:]), ("x", "bsuf3=" + base[-3:]), ("x", "bpre2=" + base[:2])]
     # clusters: of the surface word, and of the base when different
-    cw = res.clusters.get(n)
+    clusters = res.clusters
+    cw = clusters.get(n)
     if cw:
-        for i, cid in enumerate(cw):
-            out.append(("c1" if i == 0 else "c2", f"c{i}={cid}"))
+        out += _cluster_attrs(cw)
     else:
         out.append(("c1", "c0=none"))
     if base != n:
-        cb = res.clusters.get(base) or res.clusters.get("ال" + base if not base.startswith("ال") else base)
+        cb = clusters.get(base) or clusters.get("ال" + base if not base.startswith("ال") else base)
         if cb:
-            for i, cid in enumerate(cb):
-                out.append(("x", f"bc{i}={cid}"))
+            out += [("x", f"bc{i}={cid}") for i, cid in enumerate(cb)]
     # corpus statistics
     f = res.freq.get(base, 0)
-    out.append(("x", "bf=" + _bucket_freq(f)))
+    out.append(_BF_ATTRS[_bucket_freq(f)])
     if f >= 3:
         out.append(("g", "alr=" + _bucket_ratio(res.al_ratio.get(base, 0.0))))
     # gazetteers: test surface, stem, base (and base with ال for places like العراق)
-    forms = {n, stem, base, "ال" + base}
-    if forms & res.loc_single:
+    al_base = "ال" + base
+    loc_single, loc_part = res.loc_single, res.loc_part
+    if n in loc_single or stem in loc_single or base in loc_single or al_base in loc_single:
         out.append(("g", "gz=loc1"))
-    if forms & res.loc_part:
+    if n in loc_part or stem in loc_part or base in loc_part or al_base in loc_part:
         out.append(("g", "gz=locp"))
     if base in res.per_first or n in res.per_first:
         out.append(("g", "gz=perf"))
@@ -204,6 +214,10 @@ def type_attributes(word: str, res: Resources) -> list[tuple[str, str]]:
     if stem in res.org_part or n in res.org_part:
         out.append(("g", "gz=orgp"))
     return out
+
+
+def _cluster_attrs(cids: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [("c1" if i == 0 else "c2", f"c{i}={cid}") for i, cid in enumerate(cids)]
 
 
 _FAMILY_OFFSETS: dict[str, tuple[int, ...]] = {}
@@ -264,16 +278,57 @@ def sentence_features(tokens: list[str], res: Resources, cache: dict | None = No
 
 
 # --------------------------------------------------------------------------- tokenisation
+# Possessive quantifiers and runs (``[^\W_]++`` rather than one character per repetition of the
+# group): the same tokens, since nothing after a run ever needs it to give characters back, but the
+# regex engine stops saving backtracking points (tokenizing 2,000 SaudiNewsNet bodies: 0.48 s → 0.36 s).
 _TOKEN_RE = re.compile(
-    r"[0-9\u0660-\u0669\u06f0-\u06f9]+(?:[.,٫][0-9\u0660-\u0669\u06f0-\u06f9]+)*"  # numbers (6.3, ١٢)
-    r"|(?:[^\W_]|[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed])+"  # words incl. harakat/tatweel
+    r"[0-9\u0660-\u0669\u06f0-\u06f9]++(?:[.,٫][0-9\u0660-\u0669\u06f0-\u06f9]+)*+"  # numbers (6.3, ١٢)
+    r"|(?:[^\W_]++|[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]++)++"  # words incl. harakat/tatweel
     r"|[^\w\s]|_",  # any other non-space character is its own token
 )
+Token = tuple[str, int, int]
+# Whole-document tokenizations kept for reuse: the NER tags a pass of ``ner.DOCS_PER_PASS`` (200)
+# articles, then the reference-name scan reads the same bodies (``extract.tag_entities``), so this
+# must stay above one pass. ~170 KB per article: tag_entities clears it after each chunk.
+DOC_TOKENS_CACHED = 256
 
 
-def tokenize(text: str) -> list[tuple[str, int, int]]:
+def tokenize(text: str) -> list[Token]:
     """(token, start, end) with ``text[start:end] == token``; punctuation split, clitics kept."""
     return [(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+
+
+@functools.lru_cache(maxsize=DOC_TOKENS_CACHED)
+def document_tokens(text: str) -> tuple[Token, ...]:
+    """:func:`tokenize` of a whole body, memoised (bounded) and immutable so callers can share it.
+
+    Why: the NER and the reference-name scan both tokenized every article (2 of the 12 s the NER
+    took on 2,800 SaudiNewsNet articles under a profiler); now each body is tokenized once.
+    """
+    return tuple(tokenize(text))
+
+
+def sentence_tokens(text: str, spans: Sequence[tuple[int, int]]) -> list[list[Token]]:
+    """``tokenize(text[a:b])`` for each span, shifted to offsets in ``text``; empty sentences dropped.
+
+    Taken from :func:`document_tokens` instead of tokenizing every slice again: a token of the whole
+    text that lies inside ``[a, b)`` is exactly what tokenizing the slice finds (the pattern has no
+    lookaround, so only a token crossing ``a`` or ``b`` could differ), and a span with such a
+    crossing token is tokenized on its own, as before.
+    """
+    toks = document_tokens(text)
+    starts = [t[1] for t in toks]
+    out: list[list[Token]] = []
+    for a, b in spans:
+        i = bisect.bisect_left(starts, a)
+        j = bisect.bisect_left(starts, b, i)
+        if (i > 0 and toks[i - 1][2] > a) or (j > i and toks[j - 1][2] > b) or a > b:
+            sent = [(t, a + s, a + e) for t, s, e in tokenize(text[a:b])]
+        else:
+            sent = list(toks[i:j])
+        if sent:
+            out.append(sent)
+    return out
 
 
 # --------------------------------------------------------------------------- second pass (stacking)

@@ -11,6 +11,7 @@ from akhbar.config import Settings
 from akhbar.flows.runners import choose_kind
 from akhbar.warehouse.compare import comparable, differences, snapshot
 from akhbar.warehouse.lake import Warehouse
+from akhbar.warehouse.search import search
 from akhbar.warehouse.sql import run_query
 
 pytestmark = pytest.mark.slow
@@ -75,3 +76,7 @@ def test_process_pool_and_dask_publish_what_inline_publishes(prefect_harness, mo
         assert counts == {k: inline[k] for k in counts}, runner
         assert differences(expected, comparable(snapshot(tmp_path / runner))) == {}, runner
         assert any("(workers)" in stage for stage in summary["stage_seconds"]), summary["stage_seconds"]
+        # The process pool also counted the template warm-up and tokenized the search index.
+        for query in ("شويغو", "موسكو", "NATO"):
+            assert search(tmp_path / runner, query) == search(tmp_path / "inline", query), (runner, query)
+    assert search(tmp_path / "inline", "موسكو"), "the corpus must be searchable to compare"

@@ -61,3 +61,22 @@ def test_publication_date_prefers_metadata_then_url_then_dateline() -> None:
     assert publication_date(None, url, text).value_utc == _utc(2015, 7, 21)
     assert publication_date(None, "https://example.com/a?id=5", text).value_utc == _utc(2015, 8, 11)
     assert publication_date(None, None, "لا تاريخ هنا") is None
+
+
+def test_month_anchor_trie_matches_the_flat_alternation() -> None:
+    import re
+
+    from akhbar.tasks import dates
+
+    flat = re.compile(dates._M)
+    trie = dates._ANCHORS["month"][0]
+    names = list(dates._MONTH_BY_NAME)
+    for text in [" ".join(names), "".join(names), "لمارس وممارسة janv. janvier sept septembre اب ابريل ماي مايو"]:
+        assert [m.span() for m in trie.finditer(text)] == [m.span() for m in flat.finditer(text)]
+
+
+def test_many_dates_in_one_text_keep_first_pattern_wins() -> None:
+    text = " ".join(f"{d} مارس 2019، 2019-03-{d:02d}" for d in range(1, 29))
+    found = find_date_mentions(text)
+    assert len(found) == 56
+    assert all(a.end <= b.start for a, b in zip(found, found[1:]))

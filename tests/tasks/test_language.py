@@ -33,3 +33,11 @@ def test_uses_the_bundled_model_and_never_the_network(monkeypatch: pytest.Monkey
     monkeypatch.setattr(socket, "create_connection", no_network)
     language._detector.cache_clear()  # force a fresh model load under the guard
     assert detect_language("هذا نص عربي قصير لاختبار تحديد اللغة")[0] == "ar"
+
+
+def test_letter_threshold_reads_only_as_far_as_needed() -> None:
+    assert language._has_letters("abc def ghij", 10)
+    assert not language._has_letters("abc def ghi", 10)
+    assert not language._has_letters("1234567890 ! ?" * 50, 1)
+    assert not language._has_letters("1" * 2000 + "abcdefghijkl", 10)  # only the first 2,000 characters count
+    assert detect_language("12 34 abc") == language.UNDETERMINED

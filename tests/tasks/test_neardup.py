@@ -104,3 +104,13 @@ def test_lean_index_verifies_earlier_batches_through_get_key() -> None:
     assert abs(second["b"].similarity - expected) < 1e-3
     assert not lean._signature and set(lean._shingles) <= {"a", "b", "c"}
     assert lean.signature_of_article("c").shape == (128,)
+
+
+def test_key_shingle_hashes_equal_hashes_of_shingle_strings() -> None:
+    from akhbar.tasks.neardup import key_shingle_hashes, shingle_hashes
+
+    for key in [matching_key(BASE), matching_key(VARIANT), "", "a", "a b", "x x x x x", " é  ü\u2003😀 a b "]:
+        for size in (1, 2, 3):
+            expected = shingle_hashes(shingles(key, size))
+            got = key_shingle_hashes(key, size)
+            assert got.dtype == expected.dtype and np.array_equal(got, expected)

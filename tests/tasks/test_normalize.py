@@ -23,3 +23,15 @@ def test_matching_key_folds_spelling_variants_together() -> None:
 def test_matching_key_is_idempotent() -> None:
     text = "الْمَمْلَكَة ـ ﺍﻟﺮﻳﺎﺽ ٢٠١٥"
     assert matching_key(matching_key(text)) == matching_key(text)
+
+
+def test_plain_word_fast_path_equals_the_full_key() -> None:
+    """Plain words take a one-translate shortcut; an invisible character forces the full path."""
+    from akhbar.tasks.normalize import plain_matching_key
+
+    words = ["وزارة", "أإآؤئىة", "الدفاع الروسية", "NATO", "Kyiv 2024", "١٢٣ ۴۵", "عبد الله"]
+    for word in words:
+        assert plain_matching_key(word) == matching_key(word) == matching_key(word + "\u200b")
+    for text in ["مُحَمَّد", " وزارة", "a  b", "U.S.", "Choïgou", "ﻻ", "x\ny", ""]:
+        assert plain_matching_key(text) is None  # anything else goes the full way
+    assert matching_key("  a \t b\u2003c\n") == "a b c"

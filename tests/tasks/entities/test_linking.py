@@ -262,3 +262,14 @@ def test_seed_csv_sanity() -> None:
     must = {"iso:RU": "Q159", "iso:LY": "Q1016", "gn:524901": "Q649", "org:nato": "Q7184", "org:un-security-council": "Q37470"}
     by_id = {r["entity_id"]: r for r in rows}
     assert {k: by_id[k]["wikidata_id"] for k in must} == must
+
+
+def test_reference_starts_equal_asking_token_by_token(linker: EntityLinker) -> None:
+    from akhbar.tasks.entities.ner import tokenize
+
+    tokens = tokenize("قال وزير الخارجية الروسي سيرجي لافروف إن موسكو ولروسيا وبموسكو تدعم الناتو وللناتو")
+    skip = bytearray(len(tokens))
+    skip[2] = 1
+    expected = [i for i, (tok, _, _) in enumerate(tokens) if not skip[i] and linker.may_start_reference(tok)]
+    assert linker.reference_starts(tokens, skip) == expected
+    assert expected  # the text does name reference entities

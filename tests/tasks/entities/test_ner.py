@@ -271,3 +271,12 @@ def test_type_cache_is_bounded_and_trimming_changes_nothing(ner, monkeypatch):
     monkeypatch.setattr(ner.scorer, "trim", lambda n: trims.append(real_trim(n)) or trims[-1])
     assert ner.extract_many(texts, docs_per_pass=1) == expected
     assert sum(trims) >= 3  # the seed alone has more than 20 word types: emptied before most passes
+
+
+def test_sentence_tokens_equal_tokenizing_each_sentence():
+    from akhbar.tasks.entities.ner_features import sentence_tokens
+
+    text = "قال الوزير: إن 6.3 مليون زاروا الرياض. وأضاف أن NATO-2024 بدأ!\n\nوالمملكة المتحدة؟ نعم"
+    for spans in (split_sentences(text), [(0, 5), (4, 12), (12, 12), (15, 200)], [(3, 9), (9, 3)]):
+        expected = [[(t, a + s, a + e) for t, s, e in tokenize(text[a:b])] for a, b in spans]
+        assert sentence_tokens(text, spans) == [s for s in expected if s]

@@ -102,3 +102,20 @@ def test_arabic_comma_decimal_and_css_noise() -> None:
     m = one("نسبة مئوية تقدر بـ 2،5%، وعلى")
     assert (m.text, m.label, m.value) == ("2،5%", "PERCENT", 2.5)
     assert find_numeric_mentions("#eee 1px, #f8f8f8 25px; بدقة 4K و5G") == []
+
+
+def test_core_lookahead_changes_no_match() -> None:
+    """The first-character lookahead only skips positions where no match can start."""
+    import re
+
+    from akhbar.tasks.entities import numbers
+
+    for alternative in numbers._SCALE_ALONE.split("|"):
+        assert alternative[0] in numbers._CORE_FIRST
+    prefix = f"(?=[{numbers._CORE_FIRST}])(?:"
+    assert numbers._CORE.pattern.startswith(prefix) and numbers._CORE.pattern.endswith(")")
+    bare = re.compile(numbers._CORE.pattern[len(prefix):-1], re.IGNORECASE)
+    text = ("ملايين الدولارات و5 آلاف ريال وألفا دينار و٣ مليار، 3.5bn و200m و10 m و80٪ و%80 و$5 "
+            "F-16 وكوفيد-19 وبـ5 تريليونات ومليونا و1,000,000 و3،5% MILLION 4 Billion")
+    assert [(m.span(), m.groupdict()) for m in numbers._CORE.finditer(text)] == \
+        [(m.span(), m.groupdict()) for m in bare.finditer(text)]
