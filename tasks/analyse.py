@@ -109,10 +109,16 @@ def analyse_records(records: Sequence[RawRecord], config: AnalysisConfig) -> Ana
     return Analysis(prepared, tagged, timings)
 
 
+WORKER_NICENESS = 5
+
+
 def warm_worker(config: AnalysisConfig) -> None:
     """Process-pool initializer: load the models before the first batch arrives, and make the
     worker exit with its parent (a flow killed with SIGKILL must not leave workers running)."""
     _exit_with_parent(os.getppid())
+    # The flow's process is the critical path (it links and publishes batch after batch while the
+    # workers analyse the next ones): when both compete for a core, the flow goes first.
+    os.nice(WORKER_NICENESS)
     arabic_tagger(config.ner_backend, config.ner_model_path)
     reference_linker(config.seeds_dir)
     # The models are millions of long-lived objects: exempt them from every later garbage

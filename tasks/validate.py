@@ -98,6 +98,20 @@ def _detail(result: dict[str, Any], kwargs: dict[str, Any]) -> str:
     return "failed"
 
 
+def _cache_config_values(context: Any) -> None:
+    """Read the context's configuration variables once instead of at every store access.
+
+    A file context re-reads and YAML-parses ``uncommitted/config_variables.yml`` (and copies the
+    environment) each time it resolves a setting: ~470 times for two batches, about a tenth of
+    the validation time. The values cannot change during a run. Left as is if GX's internals differ.
+    """
+    provider = getattr(context, "_config_provider", None)
+    if provider is None or not callable(getattr(provider, "get_values", None)):
+        return
+    values = provider.get_values()
+    provider.get_values = lambda: values
+
+
 class Validator:
     """Runs the suites in ``expectations_dir`` against pandas frames; GX keeps its files in ``project_dir/gx``."""
 
@@ -124,6 +138,7 @@ class Validator:
         self.context = self._gx.get_context(mode="file", project_root_dir=str(self._project_dir))
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         self.context.variables.save()
+        _cache_config_values(self.context)
         self._datasource = self.context.data_sources.add_or_update_pandas("akhbar")
         self._checkpoints.clear()
 

@@ -1,0 +1,41 @@
+"""The validator reads its configuration once per context and still fails what it should."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from akhbar.config import get_settings
+from akhbar.tasks.validate import Validator
+from akhbar.warehouse import publish as pub
+from akhbar.warehouse.schema import QUARANTINE
+
+
+def _frame(stage: str):
+    row = {"raw_id": "r1", "location": "in.jsonl#1", "source_name": "in", "stage": stage, "expectation": None,
+           "reason": "no body field", "quarantined_at": datetime.now(timezone.utc), "run_id": "run"}
+    return pub.to_frame(QUARANTINE.from_rows([row]))
+
+
+@pytest.fixture(scope="module")
+def validator(tmp_path_factory: pytest.TempPathFactory) -> Validator:
+    return Validator(tmp_path_factory.mktemp("gx"), get_settings().expectations_dir)
+
+
+def test_configuration_variables_are_read_once(validator: Validator) -> None:
+    provider = validator.context._config_provider
+    assert provider.get_values() is provider.get_values()  # cached: not re-read from YAML each time
+
+
+def test_a_bad_row_still_fails_after_many_validations(validator: Validator, tmp_path: Path) -> None:
+    params = pub.suite_parameters(1)
+    for i in range(3):
+        good = validator.validate("quarantine", _frame("prepare"), id_column="raw_id", run_name=f"ok{i}",
+                                  parameters=params)
+        assert good.success, good.failures
+    bad = validator.validate("quarantine", _frame("somewhere"), id_column="raw_id", run_name="bad",
+                             parameters=params)
+    assert not bad.success
+    assert [f.expectation for f in bad.failures] == ["expect_column_values_to_be_in_set(stage)"]
