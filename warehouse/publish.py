@@ -11,16 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from akhbar.tasks.validate import ValidationError, ValidationOutcome, Validator
 from akhbar.warehouse.lake import Warehouse
 from akhbar.warehouse.schema import TABLES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Which column identifies a row of each table in validation results.
 ID_COLUMNS = {"articles": "raw_id", "raw_documents": "raw_id", "duplicates": "raw_id", "quarantine": "raw_id",
