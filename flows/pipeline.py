@@ -52,7 +52,7 @@ from akhbar.warehouse.datadocs import make_offline
 from akhbar.warehouse.gold import backfill, gold_statements
 from akhbar.warehouse.reprocess import rebuild_record
 from akhbar.tasks.analyse import Analysis, AnalysisConfig
-from akhbar.tasks.prepare import PreparedBatch, count_templates, observe_templates, readable_bodies
+from akhbar.tasks.prepare import PreparedBatch, count_template_lines, observe_templates, readable_bodies
 from akhbar.flows.runners import BatchRunner, WorkerPool, batch_runner, worker_count
 from akhbar.tasks.validate import ValidationError, Validator
 from akhbar.warehouse import publish as pub
@@ -236,7 +236,7 @@ def warm_templates(state: RunState, records: Iterator[RawRecord]) -> int:
         starting = len(pending) >= workers and not any(f.done() for f in pending)
         if state.workers is not None and state.workers.usable(seen) and not starting:
             pool = state.workers.get()
-            pending.append(pool.submit(count_templates, readable_bodies(fresh, state.field_map),
+            pending.append(pool.submit(count_template_lines, readable_bodies(fresh, state.field_map),
                                        state.templates.settings()))
             while len(pending) > 2 * workers:  # bounded: each holds its chunk's bodies
                 state.templates.merge(pending.popleft().result())

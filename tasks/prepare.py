@@ -107,19 +107,10 @@ def _body_aliases(field_map: FieldMap) -> list[str]:
 
 def readable_bodies(records: Sequence[RawRecord], field_map: FieldMap) -> list[tuple[str, str]]:
     """``(source, body)`` of every record with readable text (what template statistics count)."""
-    bodies: list[tuple[str, str]] = []
-    for record in records:
-        if record.error:
-            continue
-        try:
-            fields = extract_fields(record, field_map)
-        except (ValueError, BinaryDataError):
-            continue
-        bodies.append((fields.source, fields.body))
-    return bodies
+    return [(fields.source, fields.body) for _, fields in _readable(records, field_map, PreparedBatch())]
 
 
-def count_templates(bodies: Sequence[tuple[str, str]], settings: dict[str, Any]) -> TemplateStats:
+def count_template_lines(bodies: Sequence[tuple[str, str]], settings: dict[str, Any]) -> TemplateStats:
     """Template statistics of ``(source, body)`` pairs: the unit of work a warm-up hands a worker."""
     stats = TemplateStats(**settings)
     for source, body in bodies:
@@ -129,7 +120,7 @@ def count_templates(bodies: Sequence[tuple[str, str]], settings: dict[str, Any])
 
 def observe_templates(records: Sequence[RawRecord], field_map: FieldMap, stats: TemplateStats) -> TemplateStats:
     """Feed each readable record's body to the per-source template statistics; returns ``stats``."""
-    return stats.merge(count_templates(readable_bodies(records, field_map), stats.settings()))
+    return stats.merge(count_template_lines(readable_bodies(records, field_map), stats.settings()))
 
 
 def prepare_records(
@@ -181,11 +172,7 @@ def _readable(records: Sequence[RawRecord], field_map: FieldMap, out: PreparedBa
             continue
         try:
             fields = extract_fields(record, field_map)
-        except BinaryDataError as exc:
-            out.quarantined.append(Quarantined(record.raw_id, record.location, record.source_name, "prepare",
-                                               str(exc)))
-            continue
-        except ValueError as exc:
+        except (ValueError, BinaryDataError) as exc:
             out.quarantined.append(Quarantined(record.raw_id, record.location, record.source_name, "prepare",
                                                str(exc)))
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from akhbar.tasks.clean import TemplateStats
 from akhbar.tasks.ingest import FieldMap, RawRecord
-from akhbar.tasks.prepare import count_templates, observe_templates, prepare_records, readable_bodies
+from akhbar.tasks.prepare import count_template_lines, observe_templates, prepare_records, readable_bodies
 
 FOOTER = "للتواصل أرسل sms إلى 88548\nزين تبدأ بالرمز 158 مسافة ثم الرسالة"
 
@@ -33,7 +33,7 @@ def test_batch_counts_equal_a_separate_observation_pass() -> None:
     assert prepared.templates_seen.to_rows(min_articles=1) == separate.to_rows(min_articles=1)
     assert prepared.templates_seen.n_articles == separate.n_articles == {"paper": 12, "in": 1}
     assert len(readable_bodies(records, FieldMap.parse([]))) == 13
-    assert count_templates(readable_bodies(records, FieldMap.parse([])), separate.settings()).n_articles == \
+    assert count_template_lines(readable_bodies(records, FieldMap.parse([])), separate.settings()).n_articles == \
         separate.n_articles
 
 
