@@ -172,6 +172,21 @@ def run_rows(label: str, result: RunResult, info: dict, floor: float | None, tok
     return rows
 
 
+def gold_drift_row(label: str, warehouse: Path) -> tuple[str, str]:
+    """Whether the gold tables the batches refreshed incrementally equal a full recompute."""
+    from akhbar.warehouse import gold
+    from akhbar.warehouse.lake import Warehouse
+
+    con = Warehouse(warehouse).connect()
+    try:
+        counts = gold.drift(con)
+    finally:
+        con.close()
+    differing = sum(counts.values())
+    return (f"{label}: gold tables vs a full recompute", "identical" if not differing else
+            "rows differing: " + ", ".join(f"{t} {n:,}" for t, n in counts.items() if n))
+
+
 # --- parts ---------------------------------------------------------------------------------------
 
 
@@ -189,7 +204,8 @@ def part_pipeline(report: Report, work: Path, env: dict[str, str]) -> Path | Non
     wh = work / "wh-snn"
     result = run_akhbar(zips, wh, env)
     info = last_run(wh)
-    report.table("Full pipeline: SaudiNewsNet (18 zips)", run_rows("SNN", result, info, floor, body_tokens(wh)))
+    report.table("Full pipeline: SaudiNewsNet (18 zips)",
+                 [*run_rows("SNN", result, info, floor, body_tokens(wh)), gold_drift_row("SNN", wh)])
     return wh
 
 
@@ -217,7 +233,9 @@ def part_incremental(report: Report, work: Path, env: dict[str, str], wh: Path |
     report.table("Incremental runs (SaudiNewsNet warehouse)", rows)
 
 
-def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[int]) -> None:
+def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[int], keep: bool = False) -> None:
+    """``keep``: leave each corpus and warehouse in ``work`` (to profile them); otherwise they are
+    removed after their run (a 100k warehouse and corpus take several GB)."""
     from synth import write_corpus
 
     if not sorted(SNN.glob("*.zip")):
@@ -230,8 +248,9 @@ def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[in
         floor = floor_json(files, "newline_delimited", work)
         wh = work / f"wh-synth-{n}"
         result = run_akhbar(files, wh, env)
-        rows += run_rows(f"{n:,}", result, last_run(wh), floor, body_tokens(wh))
-        subprocess.run(["rm", "-rf", str(wh), str(corpus)], check=False)
+        rows += [*run_rows(f"{n:,}", result, last_run(wh), floor, body_tokens(wh)), gold_drift_row(f"{n:,}", wh)]
+        if not keep:
+            subprocess.run(["rm", "-rf", str(wh), str(corpus)], check=False)
     report.table("Scaling: synthetic corpora from real text", rows)
 
 
@@ -265,7 +284,8 @@ def main() -> int:
     parser.add_argument("--warehouse", type=Path, help="an existing SaudiNewsNet warehouse (skips the pipeline "
                         "part where others need one)")
     parser.add_argument("--seed", type=int, default=99, help="seed of the 1%% new articles (incremental)")
-    parser.add_argument("--work", type=Path, help="working directory (default: a temporary one, removed)")
+    parser.add_argument("--work", type=Path,
+                        help="working directory, kept with what the parts build in it (default: a temporary one, removed)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/akhbar-bench/results.md"))
     args = parser.parse_args()
 
@@ -284,7 +304,7 @@ def main() -> int:
         if "incremental" in args.parts:
             part_incremental(report, work, env, wh, args.seed)
         if "scaling" in args.parts:
-            part_scaling(report, work, env, args.sizes)
+            part_scaling(report, work, env, args.sizes, keep=args.work is not None)
         if "queries" in args.parts:
             part_queries(report, work, args.articles, wh)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,11 +7,19 @@ batch's articles without their aggregates (or the reverse), a rolled-back batch 
 tables untouched, and DuckLake snapshots time-travel base and gold tables together.
 
 How: :func:`gold_statements` takes the rows a batch is about to insert and returns SQL that, run
-after the inserts in the same transaction, (1) loads the batch's keys into temporary tables, (2)
-derives the affected keys (publication days, (source, processing day) pairs, cluster ids) from the
-base tables, and (3) deletes and recomputes only those keys from the base tables. The recompute is
-the same SQL as :func:`rebuild_statements` (the full recompute) restricted to those keys, so an
-incremental refresh and a rebuild cannot disagree.
+after the inserts in the same transaction, loads the batch's keys into temporary tables and then:
+- *entity_daily / entity_pairs*: adds the batch's counts to the rows of the keys it touches (an
+  (entity, day), a (day, entity pair)) instead of re-aggregating those days. A backfill spreads every
+  batch over the same days, so a per-day recompute re-read everything published so far at every
+  batch (time quadratic in the corpus); adding deltas costs what the batch holds. Counts add up
+  because an article's mentions are published once, with the article. A merge moves mentions that
+  were already counted: the articles it touches are subtracted as they were counted (redirects
+  before the batch's merges) and added back as they now resolve; entity_daily's distinct outlets
+  cannot be subtracted, so its keys touched by a merge are recounted from the base tables.
+- *source_daily, story_clusters*: derives the affected keys ((source, processing day) pairs,
+  cluster ids) from the base tables, then deletes and recomputes only those keys.
+Both share their SQL with :func:`rebuild_statements` (the full recompute), so an incremental
+refresh and a rebuild cannot disagree, which the tests check batch after batch.
 
 Definitions, each in one place here:
 - :func:`utc_day` — every gold ``day``: the UTC calendar date of a timestamp. Publication days come
@@ -40,9 +48,10 @@ Row = Mapping[str, Any]
 Scope = Callable[[str, str], str]  # (table alias, timestamp column) -> SQL predicate
 
 # Temporary tables (session-local, created and dropped inside the publish transaction).
-_TEMP_TABLES = ("_gold_new_articles", "_gold_dup_articles", "_gold_occurrences", "_gold_merged", "_gold_chain",
-                "_gold_redirects", "_gold_days", "_gold_source_days", "_gold_clusters", "_gold_article_entities",
-                "_gold_names")
+_TEMP_TABLES = ("_gold_new_articles", "_gold_dup_articles", "_gold_occurrences", "_gold_batch_merges", "_gold_chain",
+                "_gold_redirects", "_gold_old_redirects", "_gold_moved_articles", "_gold_source_days", "_gold_clusters",
+                "_gold_article_entities", "_gold_names", "_gold_recount", "_gold_daily_delta", "_gold_daily_old",
+                "_gold_pair_delta", "_gold_pairs_old")
 
 
 def utc_day(timestamp_sql: str) -> str:
@@ -62,14 +71,30 @@ def story_of(alias: str) -> str:
 
 
 # Where each merged entity id finally points (chains followed, depth-bounded against cycles).
-ENTITY_CHAIN_SQL = f"""
-    WITH RECURSIVE chain(from_id, to_id, depth) AS (
-        SELECT from_id, to_id, 1 FROM {L}.entity_merges WHERE from_id <> to_id
+def _chain_sql(merges: str) -> str:
+    """(from_id, to_id, depth) for every id merged in ``merges`` (a table or subquery of merge rows).
+
+    An id can be merged more than once, into different targets (the linker is rebuilt between
+    batches and may decide better later: SaudiNewsNet has 1,680 merges of 1,067 ids). Its latest
+    merge is the one that counts (``merged_at``, then ``run_id``, then ``to_id``, so the choice is
+    deterministic): following every row instead gave an id several ends, and picking one of them
+    with ``arg_max`` gave different answers in different queries.
+    """
+    current = f"""(SELECT from_id, to_id FROM {merges} WHERE from_id <> to_id
+                   QUALIFY row_number() OVER (PARTITION BY from_id
+                                              ORDER BY merged_at DESC NULLS LAST, run_id DESC NULLS LAST, to_id) = 1)"""
+    return f"""
+    WITH RECURSIVE edges AS {current},
+    chain(from_id, to_id, depth) AS (
+        SELECT from_id, to_id, 1 FROM edges
         UNION ALL
         SELECT c.from_id, m.to_id, c.depth + 1
-        FROM chain c JOIN {L}.entity_merges m ON m.from_id = c.to_id
-        WHERE c.depth < 16 AND m.from_id <> m.to_id)
+        FROM chain c JOIN edges m ON m.from_id = c.to_id
+        WHERE c.depth < 16)
     SELECT from_id, to_id, depth FROM chain"""
+
+
+ENTITY_CHAIN_SQL = _chain_sql(f"{L}.entity_merges")
 ENTITY_REDIRECTS_SQL = f"""
     SELECT from_id, arg_max(to_id, depth) AS to_id FROM ({ENTITY_CHAIN_SQL}) GROUP BY from_id"""
 
@@ -90,9 +115,9 @@ def gold_statements(con: duckdb.DuckDBPyConnection, articles: Sequence[Row], dup
     _require_gold_tables(con)
     if not (articles or duplicates or quarantine or entity_merges):
         return []
-    statements = _batch_keys(articles, duplicates, quarantine, entity_merges)
-    if articles or entity_merges:
-        statements += _refresh_entities(full=False)
+    statements, merged = _batch_keys(articles, duplicates, quarantine, entity_merges)
+    if articles or merged:
+        statements += _add_entity_deltas(with_merges=merged)
     statements += _refresh_sources(full=False)
     if articles or duplicates:
         statements += _refresh_stories(full=False)
@@ -101,15 +126,16 @@ def gold_statements(con: duckdb.DuckDBPyConnection, articles: Sequence[Row], dup
 
 def rebuild_statements() -> list[Statement]:
     """SQL that recomputes every gold table from the base tables (reprocessing, backfill, checks)."""
-    return [*_all_keys(), *_refresh_entities(full=True), *_refresh_sources(full=True),
+    return [*_all_keys(), *_rebuild_entities(), *_refresh_sources(full=True),
             *_refresh_stories(full=True), *_drop_temp()]
 
 
 def needs_backfill(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the gold tables disagree with the base tables' row counts (cheap: counts and sums).
 
-    True for a warehouse created before gold tables existed, after batches published without
-    :func:`gold_statements`, or if concurrent writers double-counted a day. Missing gold tables
+    True for a warehouse created before gold tables existed (or before entity_daily kept its
+    outlets), after batches published without :func:`gold_statements`, or if concurrent writers
+    double-counted a day. Missing gold tables
     count as needing one (call ``Warehouse.ensure_schema`` first).
     """
     if _missing_gold_tables(con):
@@ -120,8 +146,30 @@ def needs_backfill(con: duckdb.DuckDBPyConnection) -> bool:
             OR (SELECT count(*) FROM {L}.entity_mentions) <> (SELECT coalesce(sum(mentions), 0) FROM {L}.entity_daily)
             OR (SELECT count(*) FROM {L}.articles) + (SELECT count(*) FROM {L}.duplicates)
                + (SELECT count(*) FROM {L}.quarantine WHERE resolved_at IS NULL)
-               <> (SELECT coalesce(sum(records), 0) FROM {L}.source_daily)""").fetchone()
+               <> (SELECT coalesce(sum(records), 0) FROM {L}.source_daily)
+            -- rows written before entity_daily kept its outlets (batches add to them)
+            OR EXISTS (SELECT 1 FROM {L}.entity_daily WHERE outlets IS NULL)""").fetchone()
     return bool(row and row[0])
+
+
+def drift(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows that differ, per gold table, between what is stored and a full recompute (all 0 when the
+    incremental refreshes kept them in step). The recompute runs in a transaction that is rolled
+    back, so this only reads; it costs a rebuild (seconds at 30k articles)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for t in GOLD_TABLES:
+            con.execute(f"CREATE TEMP TABLE _drift_{t.name} AS SELECT {t.column_list} FROM {L}.{t.name}")
+        for sql, params in rebuild_statements():
+            con.execute(sql, params)
+        counts = {}
+        for t in GOLD_TABLES:
+            stored, fresh = f"SELECT {t.column_list} FROM _drift_{t.name}", f"SELECT {t.column_list} FROM {L}.{t.name}"
+            (counts[t.name],) = con.execute(f"SELECT count(*) FROM (({stored} EXCEPT ALL {fresh}) "
+                                            f"UNION ALL ({fresh} EXCEPT ALL {stored}))").fetchone()
+        return counts
+    finally:
+        con.execute("ROLLBACK")
 
 
 def backfill(warehouse: Warehouse, con: duckdb.DuckDBPyConnection) -> bool:
@@ -143,49 +191,36 @@ def _strings(rows: Sequence[Row], column: str) -> list[str]:
 
 
 def _batch_keys(articles: Sequence[Row], duplicates: Sequence[Row], quarantine: Sequence[Row],
-                merges: Sequence[Row]) -> list[Statement]:
+                merges: Sequence[Row]) -> tuple[list[Statement], bool]:
     """Temporary tables of the batch's keys, then the gold keys they affect (read from the lake,
-    where the batch's rows already are)."""
+    where the batch's rows already are); and whether the batch merges entities."""
     occurrences = list(dict.fromkeys((r.get("raw_id"), r.get("location"))
                                      for r in (*articles, *duplicates, *quarantine)))
-    merged = sorted({str(m["from_id"]) for m in merges if m.get("from_id") and m.get("from_id") != m.get("to_id")})
-    return [
+    merges = [m for m in merges if m.get("from_id") and m.get("from_id") != m.get("to_id")]
+    statements = [
         (_temp("_gold_new_articles", "SELECT unnest(?::VARCHAR[]) AS article_id"), [_strings(articles, "article_id")]),
         (_temp("_gold_dup_articles", "SELECT unnest(?::VARCHAR[]) AS article_id"), [_strings(duplicates, "article_id")]),
         (_temp("_gold_occurrences", "SELECT unnest(?::VARCHAR[]) AS raw_id, unnest(?::VARCHAR[]) AS location"),
          [[o[0] for o in occurrences], [o[1] for o in occurrences]]),
-        (_temp("_gold_merged", "SELECT unnest(?::VARCHAR[]) AS entity_id"), [merged]),
+        # The batch's own merge rows, to tell the redirects before this batch from those after it.
+        (_temp("_gold_batch_merges", "SELECT unnest(?::VARCHAR[]) AS from_id, unnest(?::VARCHAR[]) AS to_id, "
+                                     "unnest(?::VARCHAR[]) AS run_id"),
+         [[str(m["from_id"]) for m in merges], [str(m["to_id"]) for m in merges],
+          [None if m.get("run_id") is None else str(m["run_id"]) for m in merges]]),
         *_redirects(),
-        (_temp("_gold_days", _batch_days_sql(with_merges=bool(merged))), []),
         (_temp("_gold_source_days", f"SELECT DISTINCT source, day FROM ({_records_sql(_occurrence_scope)})"), []),
         (_temp("_gold_clusters", f"""
             SELECT DISTINCT {story_of('a')} AS cluster_id FROM {L}.articles a
             WHERE a.article_id IN (SELECT article_id FROM _gold_new_articles
                                    UNION ALL SELECT article_id FROM _gold_dup_articles)"""), []),
     ]
-
-
-def _batch_days_sql(with_merges: bool) -> str:
-    """Publication days whose entity aggregates change: the batch's articles' days, and with new
-    merges the days of every article mentioning an id whose resolution the merges changed."""
-    sql = f"SELECT DISTINCT {utc_day('a.published_at')} AS day FROM {L}.articles a " \
-          "WHERE a.article_id IN (SELECT article_id FROM _gold_new_articles)"
-    if not with_merges:
-        return sql
-    return sql + f"""
-        UNION
-        SELECT DISTINCT {utc_day('a.published_at')} FROM {L}.articles a
-        WHERE a.article_id IN (
-            SELECT m.article_id FROM {L}.entity_mentions m
-            WHERE m.entity_id IN (SELECT entity_id FROM _gold_merged
-                                  UNION SELECT c.from_id FROM _gold_chain c JOIN _gold_merged g ON c.to_id = g.entity_id))"""
+    return statements, bool(merges)
 
 
 def _all_keys() -> list[Statement]:
     """Every key, for a full recompute."""
     return [
         *_redirects(),
-        (_temp("_gold_days", f"SELECT DISTINCT {utc_day('published_at')} AS day FROM {L}.articles"), []),
         (_temp("_gold_source_days", f"SELECT DISTINCT source, day FROM ({_records_sql(_everything)})"), []),
         (_temp("_gold_clusters", f"SELECT DISTINCT {story_of('a')} AS cluster_id FROM {L}.articles a"), []),
     ]
@@ -261,49 +296,154 @@ def _same(column: str, table: str) -> str:
     return f"k.{column} IS NOT DISTINCT FROM {L}.{table}.{column}"
 
 
-def _refresh_entities(full: bool) -> list[Statement]:
-    """entity_daily and entity_pairs for the days in ``_gold_days``, from one (article, entity) table."""
-    article_entities = f"""
-        SELECT a.article_id, a.source, d.day, coalesce(r.to_id, m.entity_id) AS entity_id,
+def _article_entities_sql(articles: str, redirects: str, where: str = "TRUE") -> str:
+    """One row per (article, resolved entity) of the articles in ``articles`` (a table or subquery of
+    article ids): its outlet, day, mention count and smallest mention label."""
+    return f"""
+        SELECT a.article_id, a.source, {utc_day('a.published_at')} AS day, coalesce(r.to_id, m.entity_id) AS entity_id,
                count(*) AS mentions, min(m.label) AS label
         FROM {L}.articles a
-        JOIN _gold_days d ON d.day IS NOT DISTINCT FROM {utc_day('a.published_at')}
         JOIN {L}.entity_mentions m ON m.article_id = a.article_id
-        LEFT JOIN _gold_redirects r ON r.from_id = m.entity_id
+        LEFT JOIN {redirects} r ON r.from_id = m.entity_id
+        WHERE a.article_id IN (SELECT article_id FROM {articles}) AND {where}
         GROUP BY ALL"""
-    # One entities row per id; if several (concurrent runs), the earliest run's, deterministically.
-    names = f"""
+
+
+def _outlets(list_sql: str) -> str:
+    """The one definition of an outlets list: distinct, sorted, without NULLs."""
+    return f"list_sort(list_distinct({list_sql}))"
+
+
+def _daily_sql(article_entities: str) -> str:
+    """(entity, day) aggregates of an article-entities table (see :func:`_article_entities_sql`)."""
+    return f"""
+        SELECT entity_id, day, sum(mentions) AS mentions, count(*) AS articles,
+               {_outlets('list(source)')} AS outlets, min(label) AS label
+        FROM {article_entities} GROUP BY entity_id, day"""
+
+
+def _pairs_sql(article_entities: str) -> str:
+    """(day, entity pair) aggregates of a signed article-entities table: each article counts
+    ``sign`` times (+1 added, -1 withdrawn), pairs within one (article, sign)."""
+    return f"""
+        SELECT a.day, a.entity_id AS entity_a, b.entity_id AS entity_b, sum(a.sign) AS articles,
+               sum(a.sign * least(a.mentions, b.mentions)) AS joint_mentions
+        FROM {article_entities} a
+        JOIN {article_entities} b ON b.article_id = a.article_id AND b.sign = a.sign AND a.entity_id < b.entity_id
+        GROUP BY ALL"""
+
+
+def _names(article_entities: str) -> Statement:
+    """One entities row per id in scope; if several (concurrent runs), the earliest run's, deterministically."""
+    return _temp("_gold_names", f"""
         SELECT entity_id, type, name_ar, name_en FROM {L}.entities
-        WHERE entity_id IN (SELECT entity_id FROM _gold_article_entities)
+        WHERE entity_id IN (SELECT entity_id FROM {article_entities})
         QUALIFY row_number() OVER (PARTITION BY entity_id
-                                   ORDER BY run_id NULLS LAST, name_ar NULLS LAST, name_en NULLS LAST, type) = 1"""
-    daily = f"""
+                                   ORDER BY run_id NULLS LAST, name_ar NULLS LAST, name_en NULLS LAST, type) = 1"""), []
+
+
+def _insert_daily(daily: str) -> Statement:
+    """Insert (entity, day) aggregates with the entity's names and type."""
+    return f"""
         INSERT INTO {L}.entity_daily ({ENTITY_DAILY.column_list})
-        SELECT e.entity_id, n.name_ar, n.name_en, coalesce(n.type, min(e.label)), e.day,
-               sum(e.mentions), count(*), count(DISTINCT e.source)
-        FROM _gold_article_entities e LEFT JOIN _gold_names n USING (entity_id)
-        GROUP BY e.entity_id, n.name_ar, n.name_en, n.type, e.day"""
-    pairs = f"""
+        SELECT d.entity_id, n.name_ar, n.name_en, coalesce(n.type, d.label), d.day,
+               d.mentions, d.articles, len(d.outlets), d.outlets
+        FROM ({daily}) d LEFT JOIN _gold_names n USING (entity_id)""", []
+
+
+def _insert_pairs(pairs: str) -> list[Statement]:
+    """Insert pair aggregates with both names, sorted by day and entity: the writers otherwise drop
+    insertion order, and sorted files' row groups carry narrow day ranges that "this week"
+    questions skip."""
+    insert = f"""
         INSERT INTO {L}.entity_pairs ({ENTITY_PAIRS.column_list})
-        SELECT a.day, a.entity_id, na.name_ar, na.name_en, b.entity_id, nb.name_ar, nb.name_en,
-               count(*), sum(least(a.mentions, b.mentions))
-        FROM _gold_article_entities a
-        JOIN _gold_article_entities b ON b.article_id = a.article_id AND a.entity_id < b.entity_id
-        LEFT JOIN _gold_names na ON na.entity_id = a.entity_id
-        LEFT JOIN _gold_names nb ON nb.entity_id = b.entity_id
-        GROUP BY ALL
+        SELECT p.day, p.entity_a, na.name_ar, na.name_en, p.entity_b, nb.name_ar, nb.name_en,
+               p.articles, p.joint_mentions
+        FROM ({pairs}) p
+        LEFT JOIN _gold_names na ON na.entity_id = p.entity_a
+        LEFT JOIN _gold_names nb ON nb.entity_id = p.entity_b
+        WHERE p.articles > 0
         ORDER BY 1, 2"""
+    return [("SET preserve_insertion_order = true", []), (insert, []), ("SET preserve_insertion_order = false", [])]
+
+
+def _rebuild_entities() -> list[Statement]:
+    """entity_daily and entity_pairs recomputed from every article."""
+    every = _article_entities_sql(f"{L}.articles", "_gold_redirects")
     return [
-        (_temp("_gold_article_entities", article_entities), []),
-        (_temp("_gold_names", names), []),
-        _delete("entity_daily", "_gold_days", _same("day", "entity_daily"), full),
-        (daily, []),
-        _delete("entity_pairs", "_gold_days", _same("day", "entity_pairs"), full),
-        # Written sorted by day and entity (the writers otherwise drop insertion order): the files'
-        # row groups then carry narrow day ranges, so "this week" questions skip the rest.
-        ("SET preserve_insertion_order = true", []),
-        (pairs, []),
-        ("SET preserve_insertion_order = false", []),
+        (_temp("_gold_article_entities", f"SELECT *, 1 AS sign FROM ({every})"), []),
+        _names("_gold_article_entities"),
+        (f"DELETE FROM {L}.entity_daily", []),
+        _insert_daily(_daily_sql("_gold_article_entities")),
+        (f"DELETE FROM {L}.entity_pairs", []),
+        *_insert_pairs(_pairs_sql("_gold_article_entities")),
+    ]
+
+
+def _add_entity_deltas(with_merges: bool) -> list[Statement]:
+    """entity_daily and entity_pairs: add the batch's counts to the keys it touches (module docstring)."""
+    day_entity = "k.entity_id = t.entity_id AND k.day IS NOT DISTINCT FROM t.day"
+    pair_key = "k.day IS NOT DISTINCT FROM t.day AND k.entity_a = t.entity_a AND k.entity_b = t.entity_b"
+    signed = [f"SELECT *, 1 AS sign, FALSE AS moved FROM ({_article_entities_sql('_gold_new_articles', '_gold_redirects')})"]
+    if with_merges:
+        signed += [f"SELECT *, 1, TRUE FROM ({_article_entities_sql('_gold_moved_articles', '_gold_redirects')})",
+                   f"SELECT *, -1, TRUE FROM ({_article_entities_sql('_gold_moved_articles', '_gold_old_redirects')})"]
+    recount = _article_entities_sql(f"{L}.articles", "_gold_redirects",
+                                    "coalesce(r.to_id, m.entity_id) IN (SELECT entity_id FROM _gold_recount)")
+    return [
+        *(_moved_articles() if with_merges else []),
+        (_temp("_gold_article_entities", " UNION ALL ".join(signed)), []),
+        _names("_gold_article_entities"),
+        # entity_daily: keys a merge touched are recounted; the others get the new articles added.
+        (_temp("_gold_recount", "SELECT DISTINCT day, entity_id FROM _gold_article_entities WHERE moved"), []),
+        (_temp("_gold_daily_delta", _daily_sql(
+            "(SELECT * FROM _gold_article_entities t WHERE NOT moved "
+            f"AND NOT EXISTS (SELECT 1 FROM _gold_recount k WHERE {day_entity}))")), []),
+        (_temp("_gold_daily_old", f"""
+            SELECT entity_id, day, mentions, articles, outlets, label FROM {L}.entity_daily t
+            WHERE EXISTS (SELECT 1 FROM _gold_daily_delta k WHERE {day_entity})"""), []),
+        (f"""DELETE FROM {L}.entity_daily t WHERE EXISTS (
+                SELECT 1 FROM (SELECT entity_id, day FROM _gold_daily_delta UNION ALL
+                               SELECT entity_id, day FROM _gold_recount) k WHERE {day_entity})""", []),
+        _insert_daily(f"""
+            SELECT k.entity_id, k.day, coalesce(o.mentions, 0) + k.mentions AS mentions,
+                   coalesce(o.articles, 0) + k.articles AS articles,
+                   {_outlets('list_concat(coalesce(o.outlets, []::VARCHAR[]), k.outlets)')} AS outlets,
+                   least(o.label, k.label) AS label
+            FROM _gold_daily_delta k LEFT JOIN _gold_daily_old o
+                 ON o.entity_id = k.entity_id AND o.day IS NOT DISTINCT FROM k.day"""),
+        *([_insert_daily(_daily_sql(f"""(SELECT * FROM ({recount}) t
+                                         WHERE EXISTS (SELECT 1 FROM _gold_recount k WHERE {day_entity}))"""))]
+          if with_merges else []),
+        # entity_pairs: every count adds up, so each touched key gets its delta added.
+        (_temp("_gold_pair_delta", f"""
+            SELECT * FROM ({_pairs_sql('_gold_article_entities')})
+            WHERE articles <> 0 OR joint_mentions <> 0"""), []),
+        (_temp("_gold_pairs_old", f"""
+            SELECT day, entity_a, entity_b, articles, joint_mentions FROM {L}.entity_pairs t
+            WHERE EXISTS (SELECT 1 FROM _gold_pair_delta k WHERE {pair_key})"""), []),
+        (f"DELETE FROM {L}.entity_pairs t WHERE EXISTS (SELECT 1 FROM _gold_pair_delta k WHERE {pair_key})", []),
+        *_insert_pairs("""
+            SELECT k.day, k.entity_a, k.entity_b, coalesce(o.articles, 0) + k.articles AS articles,
+                   coalesce(o.joint_mentions, 0) + k.joint_mentions AS joint_mentions
+            FROM _gold_pair_delta k LEFT JOIN _gold_pairs_old o
+                 ON o.day IS NOT DISTINCT FROM k.day AND o.entity_a = k.entity_a AND o.entity_b = k.entity_b"""),
+    ]
+
+
+def _moved_articles() -> list[Statement]:
+    """Articles published before this batch whose mentions this batch's merges re-attribute: those
+    mentioning an id whose resolution changed (redirects without the batch's merges vs with them)."""
+    before = (f"(SELECT * FROM {L}.entity_merges x WHERE NOT EXISTS (SELECT 1 FROM _gold_batch_merges b "
+              "WHERE b.from_id = x.from_id AND b.to_id = x.to_id AND b.run_id IS NOT DISTINCT FROM x.run_id))")
+    return [
+        (_temp("_gold_old_redirects", f"SELECT from_id, arg_max(to_id, depth) AS to_id FROM ({_chain_sql(before)}) "
+                                      "GROUP BY from_id"), []),
+        (_temp("_gold_moved_articles", f"""
+            SELECT DISTINCT m.article_id FROM {L}.entity_mentions m
+            WHERE m.entity_id IN (SELECT n.from_id FROM _gold_redirects n LEFT JOIN _gold_old_redirects o USING (from_id)
+                                  WHERE o.to_id IS DISTINCT FROM n.to_id)
+              AND m.article_id NOT IN (SELECT article_id FROM _gold_new_articles)"""), []),
     ]
 
 

@@ -292,8 +292,8 @@ ENTITY_MERGES = Table(
 # from Python rows. Every gold ``day`` is a UTC calendar date (gold.utc_day), NULL for undated articles.
 ENTITY_DAILY = Table(
     "entity_daily",
-    "Gold: one row per (entity, publication day): how much the news talked about it. Refreshed in the "
-    "publish transaction for the days a batch touches.",
+    "Gold: one row per (entity, publication day): how much the news talked about it. Each batch adds "
+    "its counts in the publish transaction.",
     _cols(
         ("entity_id", "VARCHAR", "the entity, merged ids resolved through entity_merges (chains followed)"),
         ("name_ar", "VARCHAR", "canonical Arabic name (entities.name_ar)"),
@@ -303,6 +303,7 @@ ENTITY_DAILY = Table(
         ("mentions", "BIGINT", "mentions in the articles of that day"),
         ("articles", "BIGINT", "articles of that day mentioning it"),
         ("sources", "BIGINT", "distinct outlets (articles.source) of those articles"),
+        ("outlets", "VARCHAR[]", "those outlets, sorted (kept so a batch can add to a day without re-reading it)"),
     ),
 )
 

@@ -67,7 +67,8 @@ VIEWS: dict[str, str] = {
 }
 
 VIEW_DOCS: dict[str, str] = {
-    "entity_redirects": "from_id → to_id: where each merged entity id finally points (entity_merges, chains followed).",
+    "entity_redirects": "from_id → to_id: where each merged entity id finally points (entity_merges: an id's "
+                        "latest merge, chains followed).",
     "entity_names": "One row per entity_id: type, name_ar, name_en, wikidata_id, origin.",
     "mentions": "entity_mentions with entity_id resolved through merges (linked_id keeps the original).",
     "article_entities": "One row per (article, entity): title, source, published_at, day, entity names, "

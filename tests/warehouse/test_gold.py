@@ -92,11 +92,12 @@ def rebuilt(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
 
 
 def changed_keys(con: duckdb.DuckDBPyConnection, table: str, column: str) -> set:
-    """Values of ``column`` in rows the latest snapshot deleted or inserted in ``table``."""
+    """Values of ``column`` (tuples for several columns) in rows the latest snapshot deleted or
+    inserted in ``table``."""
     (snap,) = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()
     rows = con.execute(f"SELECT DISTINCT {column} FROM ducklake_table_changes('lake', 'main', '{table}', ?, ?)",
                        [snap, snap]).fetchall()
-    return {r[0] for r in rows}
+    return {r[0] if len(r) == 1 else r for r in rows}
 
 
 @pytest.fixture
@@ -146,8 +147,10 @@ def test_incremental_batches_equal_a_full_recompute(lake) -> None:
 
     _batch2().publish(wh, con)
     assert gold_rows(con) == rebuilt(con)
-    # Only the keys batch 2 touched were rewritten: its publication days, its clusters.
+    # Only the keys batch 2 touched were rewritten: its (entity, day) pairs, its clusters. Russia's
+    # row for Feb 1 (a2, batch 1) and the undated rows (a3) were left alone.
     assert changed_keys(con, "entity_daily", "day") == {FEB1.date(), FEB2.date()}
+    assert changed_keys(con, "entity_daily", "entity_id, day") == {(HAFTAR, FEB1.date()), (LIBYA, FEB1.date()), (VARIANT, FEB2.date()), (RUSSIA, FEB2.date())}
     assert changed_keys(con, "story_clusters", "cluster_id") == {"a1", "a2", "a5"}
 
     _batch3().publish(wh, con, extra=[RESOLVE_Q1])
@@ -165,12 +168,13 @@ def test_gold_values_after_batches(lake) -> None:
 
     daily = {(r[0], r[4]): r for r in con.execute("SELECT * FROM entity_daily").fetchall()}
     # Feb 1: a1 (2 mentions), a2, a4 — three outlets; Arabic names as in `entities`.
-    assert daily[(HAFTAR, FEB1.date())] == (HAFTAR, "خليفة حفتر", "Khalifa Haftar", "PER", FEB1.date(), 4, 3, 3)
+    assert daily[(HAFTAR, FEB1.date())] == (HAFTAR, "خليفة حفتر", "Khalifa Haftar", "PER", FEB1.date(), 4, 3, 3,
+                                            ["alpha", "beta", "gamma"])
     # The merge moved the variant's mentions (a2 on Feb 1, a5 on Feb 2) to Shoigu.
-    assert daily[(SHOIGU, FEB2.date())][1:] == ("سيرجي شويغو", "Sergei Shoigu", "PER", FEB2.date(), 1, 1, 1)
+    assert daily[(SHOIGU, FEB2.date())][1:] == ("سيرجي شويغو", "Sergei Shoigu", "PER", FEB2.date(), 1, 1, 1, ["alpha"])
     assert (SHOIGU, FEB1.date()) in daily and not any(k[0] == VARIANT for k in daily)
     # Undated articles (a3, a6) form the NULL day.
-    assert daily[(LIBYA, None)][5:] == (2, 2, 2)
+    assert daily[(LIBYA, None)][5:] == (2, 2, 2, ["alpha", "feed"])
 
     pairs = con.execute("SELECT entity_a, name_a_ar, entity_b, name_b_ar, articles FROM entity_pairs "
                         "WHERE day = ? ORDER BY ALL", [FEB1.date()]).fetchall()
@@ -241,3 +245,38 @@ def test_day_is_the_utc_date() -> None:
     con.execute("SET TimeZone = 'Asia/Riyadh'")  # the session zone must not matter
     assert con.execute(f"SELECT {gold.utc_day('?::TIMESTAMPTZ')}", [late]).fetchone() == (late.date(),)
     assert con.execute(f"SELECT {gold.utc_day('NULL::TIMESTAMPTZ')}").fetchone() == (None,)
+
+
+def test_merges_that_collapse_pairs_and_chain_equal_a_full_recompute(lake) -> None:
+    """A merge subtracts the articles it moves as they were counted and adds them back as they now
+    resolve: a pair inside one article collapses into one entity, and chains resolve to the end."""
+    wh, con = lake
+
+    def merge(src: str, dst: str, run: int) -> dict:
+        return {"from_id": src, "to_id": dst, "reason": "alias", "evidence": "test", "run_id": f"r{run}",
+                "merged_at": _at(run)}
+
+    (Batch().add("entities", *ENTITIES)
+     .article("a1", "alpha", FEB1, [VARIANT, SHOIGU, RUSSIA, RUSSIA], 1)
+     .article("a2", "beta", FEB1, [VARIANT, LIBYA], 1)
+     .article("a3", "alpha", FEB2, [SHOIGU], 1)).publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+    (Batch().article("a4", "gamma", FEB1, [VARIANT, RUSSIA], 2)
+     .add("entity_merges", merge(VARIANT, SHOIGU, 2))).publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+    pairs = con.execute("SELECT entity_a, entity_b, articles, joint_mentions FROM entity_pairs "
+                        "WHERE day = ? ORDER BY ALL", [FEB1.date()]).fetchall()
+    # a1's (Shoigu, Russia) now counts Shoigu twice: least(2, 2) = 2; a4 adds one with least(1, 1).
+    assert pairs == sorted([(LIBYA, SHOIGU, 1, 1), (RUSSIA, SHOIGU, 2, 3)])
+    (Batch().article("a5", "alpha", FEB2, [SHOIGU, HAFTAR], 3)
+     .add("entity_merges", merge(SHOIGU, HAFTAR, 3))).publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+    assert not con.execute("SELECT * FROM entity_daily WHERE entity_id IN (?, ?)", [VARIANT, SHOIGU]).fetchall()
+    assert not gold.needs_backfill(con)
+    # A later run merges Shoigu elsewhere: its latest merge is the one that counts, everywhere.
+    Batch().add("entity_merges", merge(SHOIGU, RUSSIA, 4)).publish(wh, con)
+    assert gold_rows(con) == rebuilt(con)
+    assert con.execute(f"SELECT to_id FROM ({gold.ENTITY_REDIRECTS_SQL}) WHERE from_id = ?", [VARIANT]).fetchall() == [(RUSSIA,)]
+    assert gold.drift(con) == {t.name: 0 for t in GOLD_TABLES}
+    con.execute("UPDATE entity_pairs SET joint_mentions = joint_mentions + 1 WHERE entity_a = ?", [RUSSIA])
+    assert gold.drift(con) == {**{t.name: 0 for t in GOLD_TABLES}, "entity_pairs": 2}
