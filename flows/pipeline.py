@@ -398,10 +398,11 @@ def _assign_clusters(state: RunState, articles: list[dict[str, Any]],
 
 def _load_neardup(con: duckdb.DuckDBPyConnection, threshold: float) -> NearDupIndex:
     index = NearDupIndex(threshold=threshold, keep_signatures=False)
-    for article_id, cluster_id, signature in con.execute(
-        "SELECT s.article_id, a.cluster_id, s.signature FROM article_signatures s JOIN articles a USING (article_id)"
-    ).fetchall():
-        index.add_existing(article_id, cluster_id or article_id, signature)
+    cur = con.execute("SELECT s.article_id, coalesce(a.cluster_id, s.article_id), s.signature "
+                      "FROM article_signatures s JOIN articles a USING (article_id)")
+    while rows := cur.fetchmany(100_000):
+        ids, clusters, signatures = zip(*rows)
+        index.add_existing_many(list(ids), list(clusters), list(signatures))
     return index
 
 

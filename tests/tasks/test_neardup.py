@@ -114,3 +114,45 @@ def test_key_shingle_hashes_equal_hashes_of_shingle_strings() -> None:
             expected = shingle_hashes(shingles(key, size))
             got = key_shingle_hashes(key, size)
             assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+def test_band_index_finds_exactly_the_articles_sharing_a_band() -> None:
+    """Stored (sorted arrays) and pending (added during a batch) candidates both equal a brute-force
+    comparison of the bands, before and after a flush."""
+    from akhbar.tasks.neardup import BandIndex
+
+    rng = np.random.default_rng(3)
+    bands, rows = 16, 8
+    base = rng.integers(0, 2**32, size=(40, bands * rows), dtype=np.uint32)
+    base[10:20, :rows] = base[0, :rows]  # ten articles share band 0 with article 0
+    base[30, -rows:] = base[5, -rows:]  # and one shares the last band with article 5
+    lsh = BandIndex(bands, rows, seed=1)
+    keys = lsh.keys(base)
+    lsh.add_many(np.arange(20), keys[:20])
+    for pos in range(20, 40):
+        lsh.add(pos, keys[pos])
+
+    def brute(i: int, among: range) -> set[int]:
+        return {j for j in among
+                if any(np.array_equal(base[i, b * rows:(b + 1) * rows], base[j, b * rows:(b + 1) * rows])
+                       for b in range(bands))}
+
+    stored = lsh.stored_candidates(keys)
+    for i in range(40):
+        assert stored[i] == brute(i, range(20))
+        assert lsh.pending_candidates(keys[i]) == brute(i, range(20, 40))
+    lsh.flush()
+    assert all(found == brute(i, range(40)) for i, found in enumerate(lsh.stored_candidates(keys)))
+    assert not lsh.pending_candidates(keys[0])
+
+
+def test_loading_many_stored_articles_at_once_equals_one_by_one() -> None:
+    first = NearDupIndex(threshold=0.7)
+    first.assign([("a", _key(BASE)), ("c", _key(OTHER))])
+    blobs = [signature_bytes(first.signature_of_article(aid)) for aid in ("a", "c")]
+    one, many = NearDupIndex(threshold=0.7), NearDupIndex(threshold=0.7)
+    for aid, blob in zip(("a", "c"), blobs):
+        one.add_existing(aid, aid, blob)
+    many.add_existing_many(["a", "c"], ["a", "c"], blobs)
+    batch = [("b", _key(VARIANT))]
+    assert one.assign(batch) == many.assign(batch) and len(many) == 3
