@@ -288,6 +288,18 @@ class TemplateStats:
                 out.counts[source] = kept
         return out
 
+    def without(self, other: TemplateStats) -> TemplateStats:
+        """New statistics: these counts minus ``other``'s, where ``other`` counted some of the same
+        articles (a batch less the records another batch published first). Keys and sources
+        left with nothing are dropped, as if those articles had never been counted."""
+        out = TemplateStats(**self.settings())
+        for source, counter in self.counts.items():
+            left = counter - other.counts.get(source, Counter())
+            if left:
+                out.counts[source] = left
+        out.n_articles = self.n_articles - other.n_articles
+        return out
+
     def merge(self, other: TemplateStats) -> TemplateStats:
         """Add another run's counts into this one (e.g. today's batch onto the warehouse's)."""
         for source, counter in other.counts.items():

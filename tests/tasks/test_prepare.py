@@ -46,3 +46,17 @@ def test_learn_first_lets_a_batch_clean_with_its_own_counts() -> None:
     assert not any("88548" in c["body"] for c in learned.candidates)
     assert empty.counts == {}  # the caller's statistics are not modified
     assert [q.raw_id for q in learned.quarantined] == ["bad"]
+
+
+def test_counts_without_some_records_equal_a_count_of_the_others() -> None:
+    """A batch whose records were partly published first by another batch keeps only its own counts."""
+    records = _records()
+    settings = {"min_articles": 3, "min_share": 0.0}
+    whole = observe_templates(records, FieldMap.parse([]), TemplateStats(**settings))
+    raced = [r for r in records if r.raw_id in {"r0", "r5", "scrape"}]
+    rest = [r for r in records if r not in raced]
+    less = whole.without(observe_templates(raced, FieldMap.parse([]), TemplateStats(**settings)))
+    counted = observe_templates(rest, FieldMap.parse([]), TemplateStats(**settings))
+    assert less.to_rows(min_articles=1) == counted.to_rows(min_articles=1)
+    assert less.n_articles == counted.n_articles == {"paper": 10}
+    assert less.counts.keys() == counted.counts.keys() and less.settings() == whole.settings()
