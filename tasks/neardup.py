@@ -276,8 +276,7 @@ class NearDupIndex:
         sig = signature_from_bytes(signature) if isinstance(signature, (bytes, bytearray, memoryview)) else signature
         sig = np.asarray(sig, dtype=np.uint32)
         self._lsh.add(len(self._ids), self._lsh.keys(sig[None, :])[0])
-        self._ids.append(article_id)
-        self._clusters.append(article_id if cluster_id == article_id else cluster_id)
+        self._register(article_id, cluster_id)
         if self.keep_signatures:
             self._signature[article_id] = sig
         if self._lsh.pending >= 50_000:  # merged in bulk: one O(n) insert per band, not one per article
@@ -292,18 +291,21 @@ class NearDupIndex:
                          else np.asarray(s, dtype=np.uint32) for s in signatures])
         start = len(self._ids)
         for article_id, cluster_id in zip(article_ids, cluster_ids):
-            self._ids.append(article_id)
-            self._clusters.append(article_id if cluster_id == article_id else cluster_id)
+            self._register(article_id, cluster_id)
         if self.keep_signatures:
             self._signature.update(zip(article_ids, sigs))
         self._lsh.flush()
         self._lsh.add_many(np.arange(start, start + len(article_ids)), self._lsh.keys(sigs))
 
+    def _register(self, article_id: str, cluster_id: str) -> None:
+        """Give an article the next position; a singleton's cluster id shares its id's string."""
+        self._ids.append(article_id)
+        self._clusters.append(article_id if cluster_id == article_id else cluster_id)
+
     def _insert(self, article_id: str, cluster_id: str, sig: np.ndarray, keys: np.ndarray) -> None:
         """Add an article of the batch being assigned (candidates of the articles after it)."""
         self._lsh.add(len(self._ids), keys)
-        self._ids.append(article_id)
-        self._clusters.append(article_id if cluster_id == article_id else cluster_id)
+        self._register(article_id, cluster_id)
         if self.keep_signatures:
             self._signature[article_id] = sig
         else:  # a lean index keeps signatures only for the batch being assigned

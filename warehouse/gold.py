@@ -94,9 +94,13 @@ def _chain_sql(merges: str) -> str:
     SELECT from_id, to_id, depth FROM chain"""
 
 
+def _redirects_sql(chain: str) -> str:
+    """from_id → to_id: the end of each id's chain (``chain``: rows of :func:`_chain_sql`)."""
+    return f"SELECT from_id, arg_max(to_id, depth) AS to_id FROM {chain} GROUP BY from_id"
+
+
 ENTITY_CHAIN_SQL = _chain_sql(f"{L}.entity_merges")
-ENTITY_REDIRECTS_SQL = f"""
-    SELECT from_id, arg_max(to_id, depth) AS to_id FROM ({ENTITY_CHAIN_SQL}) GROUP BY from_id"""
+ENTITY_REDIRECTS_SQL = _redirects_sql(f"({ENTITY_CHAIN_SQL})")
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -228,8 +232,7 @@ def _all_keys() -> list[Statement]:
 
 def _redirects() -> list[Statement]:
     return [(_temp("_gold_chain", ENTITY_CHAIN_SQL), []),
-            (_temp("_gold_redirects", "SELECT from_id, arg_max(to_id, depth) AS to_id FROM _gold_chain GROUP BY from_id"),
-             [])]
+            (_temp("_gold_redirects", _redirects_sql("_gold_chain")), [])]
 
 
 # --- scopes of the records union (alias, timestamp column) -> predicate ----------------------------
@@ -296,16 +299,18 @@ def _same(column: str, table: str) -> str:
     return f"k.{column} IS NOT DISTINCT FROM {L}.{table}.{column}"
 
 
-def _article_entities_sql(articles: str, redirects: str, where: str = "TRUE") -> str:
-    """One row per (article, resolved entity) of the articles in ``articles`` (a table or subquery of
-    article ids): its outlet, day, mention count and smallest mention label."""
+def _article_entities_sql(articles: str | None, redirects: str, where: str = "TRUE") -> str:
+    """One row per (article, resolved entity) of the articles in ``articles`` (a table of article
+    ids; None for every article): its outlet, day, mention count and smallest mention label."""
+    if articles is not None:
+        where = f"a.article_id IN (SELECT article_id FROM {articles}) AND {where}"
     return f"""
         SELECT a.article_id, a.source, {utc_day('a.published_at')} AS day, coalesce(r.to_id, m.entity_id) AS entity_id,
                count(*) AS mentions, min(m.label) AS label
         FROM {L}.articles a
         JOIN {L}.entity_mentions m ON m.article_id = a.article_id
         LEFT JOIN {redirects} r ON r.from_id = m.entity_id
-        WHERE a.article_id IN (SELECT article_id FROM {articles}) AND {where}
+        WHERE {where}
         GROUP BY ALL"""
 
 
@@ -369,7 +374,7 @@ def _insert_pairs(pairs: str) -> list[Statement]:
 
 def _rebuild_entities() -> list[Statement]:
     """entity_daily and entity_pairs recomputed from every article."""
-    every = _article_entities_sql(f"{L}.articles", "_gold_redirects")
+    every = _article_entities_sql(None, "_gold_redirects")
     return [
         (_temp("_gold_article_entities", f"SELECT *, 1 AS sign FROM ({every})"), []),
         _names("_gold_article_entities"),
@@ -388,7 +393,7 @@ def _add_entity_deltas(with_merges: bool) -> list[Statement]:
     if with_merges:
         signed += [f"SELECT *, 1, TRUE FROM ({_article_entities_sql('_gold_moved_articles', '_gold_redirects')})",
                    f"SELECT *, -1, TRUE FROM ({_article_entities_sql('_gold_moved_articles', '_gold_old_redirects')})"]
-    recount = _article_entities_sql(f"{L}.articles", "_gold_redirects",
+    recount = _article_entities_sql(None, "_gold_redirects",
                                     "coalesce(r.to_id, m.entity_id) IN (SELECT entity_id FROM _gold_recount)")
     return [
         *(_moved_articles() if with_merges else []),
@@ -437,8 +442,7 @@ def _moved_articles() -> list[Statement]:
     before = (f"(SELECT * FROM {L}.entity_merges x WHERE NOT EXISTS (SELECT 1 FROM _gold_batch_merges b "
               "WHERE b.from_id = x.from_id AND b.to_id = x.to_id AND b.run_id IS NOT DISTINCT FROM x.run_id))")
     return [
-        (_temp("_gold_old_redirects", f"SELECT from_id, arg_max(to_id, depth) AS to_id FROM ({_chain_sql(before)}) "
-                                      "GROUP BY from_id"), []),
+        (_temp("_gold_old_redirects", _redirects_sql(f"({_chain_sql(before)})")), []),
         (_temp("_gold_moved_articles", f"""
             SELECT DISTINCT m.article_id FROM {L}.entity_mentions m
             WHERE m.entity_id IN (SELECT n.from_id FROM _gold_redirects n LEFT JOIN _gold_old_redirects o USING (from_id)
