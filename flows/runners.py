@@ -115,9 +115,10 @@ def choose_kind(settings: Settings, new_records: int | None) -> str:
 class WorkerPool:
     """The run's local worker processes, started on first use and shut down with the run.
 
-    One pool serves every CPU-heavy step of a run, so both cores work in each and the models load
-    once: the template warm-up (which used to keep one core idle for 13 s on SaudiNewsNet), batch
-    analysis, and the search index's tokenizer. ``config`` gives the workers what they preload.
+    One pool serves the CPU-heavy steps of a run, so both cores work in each and the models load
+    once: the template warm-up (which used to keep one core idle for 13 s on SaudiNewsNet) and batch
+    analysis. It is shut down once the last batch is analysed. ``config`` gives the workers what
+    they preload.
     """
 
     def __init__(self, settings: Settings, config: Callable[[], AnalysisConfig]) -> None:
@@ -144,14 +145,6 @@ class WorkerPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-    def map_chunks(self, fn: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
-        """``fn`` over ``items`` split in one chunk per worker, results in order (inline if not started)."""
-        if self._pool is None or len(items) < 2:
-            return fn(items)
-        size = math.ceil(len(items) / worker_count(self.settings))
-        futures = [self._pool.submit(fn, items[i:i + size]) for i in range(0, len(items), size)]
-        return [x for f in futures for x in f.result()]
 
 
 @contextmanager

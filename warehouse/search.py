@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -259,19 +258,12 @@ def _lake_state(con: duckdb.DuckDBPyConnection) -> tuple[int | None, str | None,
     return snapshot, last_run, count
 
 
-def index_texts(match_keys: list[str]) -> list[str]:
-    """:func:`index_text` of each key: the unit of tokenizing work a refresh may hand to workers."""
-    return [index_text(mk) for mk in match_keys]
-
-
-def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = False,
-                         tokenize: Callable[[list[str]], list[str]] = index_texts) -> RefreshStats:
+def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = False) -> RefreshStats:
     """Bring ``<warehouse>/search.duckdb`` up to date with ``articles``; call after each publish.
 
     Only articles not yet in the index are read from the lake and tokenized. The index is rebuilt
     from scratch when the file is missing or unreadable, was built by another ``INDEX_VERSION``,
-    holds articles the lake does not (a recreated warehouse), or ``rebuild`` is true. ``tokenize``
-    maps matching keys to index texts (:func:`index_texts`, or the same spread over a run's workers).
+    holds articles the lake does not (a recreated warehouse), or ``rebuild`` is true.
     """
     started = time.perf_counter()
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
@@ -321,7 +313,7 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
                         "ORDER BY article_id").fetchall()]
                 finally:
                     lake.unregister("_indexed")
-                added = _index_articles(lake, con, new_ids, tokenize)
+                added = _index_articles(lake, con, new_ids)
                 compact(con)
                 total = con.execute("SELECT count(*) FROM docs").fetchone()[0]
                 meta_rows = {"version": INDEX_VERSION, "lake_snapshot": str(snapshot), "last_run_id": last_run or "",
@@ -339,7 +331,7 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
 
 
 def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, ids: list[str],
-                    tokenize: Callable[[list[str]], list[str]] = index_texts, chunk: int = 5_000) -> int:
+                    chunk: int = 5_000) -> int:
     """Tokenize ``ids`` and index them as one new segment per ``chunk`` articles.
 
     Bounded memory: one query for all new bodies overflowed Arrow's 2 GB string buffer at a million
@@ -347,10 +339,10 @@ def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnect
     SaudiNewsNet articles at once exceeded the writers' 1 GB cap; with 5k the million-article build
     ran under it). Every lake query is read to the end at once: an open result would hold a read
     lock on a SQLite catalog and make other runs' commits fail. The next chunk is read and
-    tokenized in a thread while this one is indexed (both wait in DuckDB or on workers, not on the GIL).
+    tokenized in a thread while this one is indexed (DuckDB releases the GIL while it indexes).
     """
     def prepared(i: int) -> pa.Table:
-        return _tokenized_chunk(lake, ids[i:i + chunk], tokenize)
+        return _tokenized_chunk(lake, ids[i:i + chunk])
 
     starts = list(range(0, len(ids), chunk))
     with ThreadPoolExecutor(1, thread_name_prefix="search-tokenize") as ahead:
@@ -363,8 +355,7 @@ def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnect
     return len(ids)
 
 
-def _tokenized_chunk(lake: duckdb.DuckDBPyConnection, ids: list[str],
-                     tokenize: Callable[[list[str]], list[str]]) -> pa.Table:
+def _tokenized_chunk(lake: duckdb.DuckDBPyConnection, ids: list[str]) -> pa.Table:
     """The docs columns of ``ids`` read from the lake, plus ``text``: their index tokens."""
     lake.register("_wanted", pa.table({"article_id": pa.array(ids, pa.string())}))
     try:
@@ -373,9 +364,9 @@ def _tokenized_chunk(lake: duckdb.DuckDBPyConnection, ids: list[str],
             "FROM articles a SEMI JOIN _wanted w USING (article_id) ORDER BY a.article_id").to_arrow_table()
     finally:
         lake.unregister("_wanted")
-    texts = tokenize([mk if mk else matching_key(f"{t or ''}\n{b or ''}")
-                      for mk, t, b in zip(part.column("match_key").to_pylist(), part.column("title").to_pylist(),
-                                          part.column("body").to_pylist())])
+    texts = [index_text(mk if mk else matching_key(f"{t or ''}\n{b or ''}"))
+             for mk, t, b in zip(part.column("match_key").to_pylist(), part.column("title").to_pylist(),
+                                 part.column("body").to_pylist())]
     return part.drop_columns(["match_key"]).append_column("text", pa.array(texts, pa.string()))
 
 

@@ -70,13 +70,26 @@ def test_process_pool_and_dask_publish_what_inline_publishes(prefect_harness, mo
     assert english.get("Mark Ellison", ("", ""))[0] == "PER", english
     assert english.get("NATO") == ("ORG", "org:nato") and english.get("Moscow") == ("LOC", "gn:524901"), english
     assert expected["entity_mentions"], "the corpus must produce entity mentions to compare"
+    import akhbar.flows.pipeline as pipeline
+
+    workers_up: list[bool] = []  # at each batch's linking: were the worker processes still running?
+    link = pipeline.link_batch_entities
+
+    def spy(state, *args):  # noqa: ANN001, ANN202 - the quoted arguments pass through to the task
+        workers_up.append(state.unquote().workers.started)
+        return link(state, *args)
+
     for runner in ("process", "dask"):
+        monkeypatch.setattr(pipeline, "link_batch_entities", spy)
+        workers_up.clear()
         summary = _run(monkeypatch, corpus, tmp_path / runner, runner)
         counts = {k: summary[k] for k in ("records_in", "published", "duplicates", "quarantined", "batches")}
         assert counts == {k: inline[k] for k in counts}, runner
         assert differences(expected, comparable(snapshot(tmp_path / runner))) == {}, runner
         assert any("(workers)" in stage for stage in summary["stage_seconds"]), summary["stage_seconds"]
-        # The process pool also counted the template warm-up and tokenized the search index.
+        if runner == "process":
+            # The pool analysed the batches ahead, and exited once the last batch was analysed.
+            assert workers_up[-1] is False and True in workers_up[:-1], workers_up
         for query in ("شويغو", "موسكو", "NATO"):
             assert search(tmp_path / runner, query) == search(tmp_path / "inline", query), (runner, query)
     assert search(tmp_path / "inline", "موسكو"), "the corpus must be searchable to compare"
