@@ -166,3 +166,22 @@ def test_segments_compaction_and_scores_match_plain_bm25() -> None:
         want = _reference_bm25(docs, query)
         assert got.keys() == want.keys()
         assert all(abs(got[d] - want[d]) < 1e-9 for d in want)
+
+
+def test_index_writer_has_its_own_smaller_memory_cap(tmp_path: Path, monkeypatch) -> None:
+    """The refresh caches the index's own new pages up to its cap: with the lake writer's 1 GB the
+    flow's peak grew with the articles indexed, so the index writer is capped apart (256 MB)."""
+    from akhbar.warehouse.search import _connect_file
+
+    def cap() -> str:
+        con = _connect_file(tmp_path / "s.duckdb", read_only=False)
+        try:
+            return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        finally:
+            con.close()
+
+    monkeypatch.delenv("AKHBAR_SEARCH_MEMORY_LIMIT", raising=False)
+    monkeypatch.setenv("AKHBAR_DUCKDB_MEMORY_LIMIT", "2GB")  # the lake writer's cap does not apply
+    assert cap() == "244.1 MiB"  # 256 MB
+    monkeypatch.setenv("AKHBAR_SEARCH_MEMORY_LIMIT", "512MB")
+    assert cap() == "488.2 MiB"
