@@ -216,8 +216,8 @@ def refresh_search(state: RunState) -> dict[str, Any]:
     """Bring the derived full-text index up to date with what this run published.
 
     It runs in the flow's process once the workers have exited: handing the tokenizing to them
-    saved nothing (8.6–8.9 s without them against 10.4 s with them, 30k synthetic articles, the
-    pickling ate the gain) and kept 1 GB of idle workers alive under the run's peak.
+    saved nothing (8.6–9.5 s without them against 10.4–11.1 s with them, 30k synthetic articles,
+    the pickling ate the gain) and kept 1 GB of idle workers alive under the run's peak.
     """
     from akhbar.warehouse.search import refresh_search_index
 
@@ -613,7 +613,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
                 files=files))
         _run_batches(state, _progress(records, state, artifact_id, total_files), new_records)
         update_progress_artifact(artifact_id, progress=100.0)
-        state.workers.close()  # (already, unless the last batch was all known records)
+        state.workers.close()  # usually done after the last batch's analysis; idempotent
         if settings.search_index and summary.published:
             state.release_models()
             started = time.perf_counter()

@@ -339,9 +339,10 @@ def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnect
 
     Bounded memory: one query for all new bodies overflowed Arrow's 2 GB string buffer at a million
     articles, and DuckDB cannot spill the list aggregates that build a segment's postings (20k
-    SaudiNewsNet articles at once exceeded the writers' 1 GB cap; with 5k the million-article build
-    ran under it). Every lake query is read to the end at once: an open result would hold a read
-    lock on a SQLite catalog and make other runs' commits fail. The next chunk is read and
+    SaudiNewsNet articles at once exceeded a 1 GB cap; with 5k the million-article build ran under
+    it, and a 100k-article rebuild under 256 MB and 128 MB: a segment's size sets it, not the
+    index's). Every lake query is read to the end at once: an open result would hold a read lock
+    on a SQLite catalog and make other runs' commits fail. The next chunk is read and
     tokenized in a thread while this one is indexed (DuckDB releases the GIL while it indexes).
     """
     def prepared(i: int) -> pa.Table:

@@ -62,9 +62,9 @@ class Mention:
 
 # Word types whose score vectors stay cached between passes (~1 KB each, see _TypeScorer.trim).
 # Below 2**17 = 131,072 on purpose: the arrays double when full, so a cap just above a power of
-# two pays for twice its rows. At 150,000 the score matrix reached 262,144 rows (189 MB) and each
-# worker peaked at ~630 MB; at 120,000 it stays at 131,072 rows and a worker at ~515 MB (30k
-# synthetic articles), for ~3% more tagging time.
+# two pays for twice its rows. At 150,000 the score matrix reached 262,144 rows (189 MB) and a
+# worker peaked at 609-622 MB on SaudiNewsNet; at 120,000 it stays at 131,072 rows and a worker
+# at 558-571 MB, with tagging no slower (docs/benchmarks.md).
 MAX_CACHED_TYPES = 120_000
 # Documents decoded together by ArabicNER.extract_many (see there).
 DOCS_PER_PASS = 200

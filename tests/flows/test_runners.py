@@ -79,8 +79,8 @@ def test_process_pool_and_dask_publish_what_inline_publishes(prefect_harness, mo
         workers_up.append(state.unquote().workers.started)
         return link(state, *args)
 
+    monkeypatch.setattr(pipeline, "link_batch_entities", spy)
     for runner in ("process", "dask"):
-        monkeypatch.setattr(pipeline, "link_batch_entities", spy)
         workers_up.clear()
         summary = _run(monkeypatch, corpus, tmp_path / runner, runner)
         counts = {k: summary[k] for k in ("records_in", "published", "duplicates", "quarantined", "batches")}
