@@ -14,6 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 from akhbar.warehouse import gold
 from akhbar.warehouse.lake import Warehouse
 
@@ -32,7 +34,9 @@ def main() -> None:
     merges = [dict(zip(("from_id", "to_id", "run_id", "merged_at"), row)) for row in con.execute(
         f"SELECT from_id, to_id, run_id, merged_at FROM entity_merges USING SAMPLE {args.merges} ROWS (reservoir, 7)"
     ).fetchall()] if args.merges else []
-    statements = gold.gold_statements(con, articles, [], [], entity_merges=merges)
+    con.register("_batch_ids", pa.table({"article_id": [a["article_id"] for a in articles]}))
+    mentions = con.execute("SELECT * FROM entity_mentions WHERE article_id IN (SELECT article_id FROM _batch_ids)").arrow()
+    statements = gold.gold_statements(con, articles, [], [], mentions=mentions, entity_merges=merges)
     sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("articles", "entity_pairs")}
     con.execute("BEGIN TRANSACTION")
     total = 0.0

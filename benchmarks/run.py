@@ -126,10 +126,38 @@ def last_run(warehouse: Path) -> dict:
     from akhbar.warehouse.sql import run_query
 
     res = run_query(Warehouse(warehouse), "select records_in, published, duplicates, quarantined, skipped, "
-                    "stage_seconds, epoch(ended_at) - epoch(started_at) from runs order by started_at desc limit 1")
-    records, published, dups, quar, skipped, stages, flow_s = res.rows[0]
+                    "stage_seconds, batch_seconds, epoch(ended_at) - epoch(started_at) from runs "
+                    "order by started_at desc limit 1")
+    records, published, dups, quar, skipped, stages, batches, flow_s = res.rows[0]
     return {"records": records, "published": published, "duplicates": dups, "quarantined": quar,
-            "skipped": skipped, "stages": json.loads(stages or "{}"), "flow_seconds": flow_s}
+            "skipped": skipped, "stages": json.loads(stages or "{}"), "batches": json.loads(batches or "{}"),
+            "flow_seconds": flow_s}
+
+
+# The flow's per-batch stages whose growth shows whether time stays linear in the corpus.
+GROWTH_STAGES = ("dedup", "load linker", "link entities", "audit publish", "publish")
+
+
+def batch_growth_rows(label: str, batches: dict[str, list[float]], most: int = 3) -> list[tuple[str, str]]:
+    """Median seconds per batch over the first and the last few (up to ``most``) batches, per flow stage.
+
+    Why: a run whose batches cost the same from first to last grows linearly with the corpus; a
+    stage whose last batches cost more re-reads what the warehouse already holds. The first batch
+    (it also opens the models) and the last (usually partial) are left out.
+    """
+    from statistics import median
+
+    rows = []
+    for stage in GROWTH_STAGES:
+        series = batches.get(stage, [])[1:-1]
+        edge = min(most, len(series) // 2)
+        if not edge:
+            continue
+        first, last = median(series[:edge]), median(series[-edge:])
+        growth = f" ({last / first:.1f}×)" if first > 0 else ""
+        rows.append((f"{label}: {stage} per batch, early → late (median of {edge} batches each)",
+                     f"{first:.2f} s → {last:.2f} s{growth}"))
+    return rows
 
 
 def body_tokens(warehouse: Path) -> int:
@@ -174,7 +202,7 @@ def run_rows(label: str, result: RunResult, info: dict, floor: float | None, tok
         rows.append((f"{label}: NER+gazetteer+quantities tokens/s per core", f"{tokens / tag:,.0f}"))
     for stage, secs in info["stages"].items():
         rows.append((f"{label}: stage {stage}", f"{secs:.1f} s"))
-    return rows
+    return rows + batch_growth_rows(label, info.get("batches", {}))
 
 
 def gold_drift_row(label: str, warehouse: Path) -> tuple[str, str]:

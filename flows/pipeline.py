@@ -79,7 +79,17 @@ class RunSummary:
     seconds: float = 0.0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Per stage, the seconds of each batch in order: whether batches slow down as the warehouse grows.
+    batch_seconds: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
+
+    def add_batch_seconds(self, seconds: Mapping[str, float]) -> None:
+        """Append one batch's stage seconds (a stage the batch did not use counts 0 s)."""
+        done = self.batches - 1
+        for stage in seconds.keys() - self.batch_seconds.keys():
+            self.batch_seconds[stage] = [0.0] * done
+        for stage, series in self.batch_seconds.items():
+            series.append(round(seconds.get(stage, 0.0), 3))
 
     def balanced(self) -> bool:
         return self.records_in == self.published + self.duplicates + self.quarantined + self.skipped
@@ -357,7 +367,7 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
             statements = _resolve_replayed(state, con, records + repeats, batch) if state.replay else []
             # Gold tables last: a replayed record counts where it finally ended up.
             statements += gold_statements(con, batch.rows.get("articles", []), batch.rows.get("duplicates", []),
-                                          batch.rows.get("quarantine", []),
+                                          batch.rows.get("quarantine", []), mentions=staged["entity_mentions"],
                                           entity_merges=batch.rows.get("entity_merges", []))
             pub.commit(wh, con, staged, statements)
             fault_point("after-commit")
@@ -514,10 +524,11 @@ def _finish_run(wh: Warehouse, con: duckdb.DuckDBPyConnection, s: RunSummary) ->
     with wh.publish_lock():
         con.execute(
             "UPDATE runs SET ended_at = ?, status = ?, records_in = ?, published = ?, duplicates = ?, quarantined = ?, "
-            "skipped = ?, batches = ?, validation_success = ?, data_docs = ?, error = ?, stage_seconds = ? "
-            "WHERE run_id = ?",
+            "skipped = ?, batches = ?, validation_success = ?, data_docs = ?, error = ?, stage_seconds = ?, "
+            "batch_seconds = ? WHERE run_id = ?",
             [datetime.now(timezone.utc), s.status, s.records_in, s.published, s.duplicates, s.quarantined, s.skipped,
-             s.batches, s.validation_success, s.data_docs, s.error, json.dumps(s.stage_seconds), s.run_id],
+             s.batches, s.validation_success, s.data_docs, s.error, json.dumps(s.stage_seconds),
+             json.dumps(s.batch_seconds), s.run_id],
         )
 
 
@@ -748,6 +759,11 @@ def _start_batch(state: RunState, records: list[RawRecord], batch_no: int, runne
     return PendingBatch(batch_no, fresh, repeats, analysis)
 
 
+# The flow's own per-batch stages, in order (the batch log line reports them).
+FLOW_BATCH_STAGES = ("wait for analysis", "audit candidates", "load linker", "link entities", "dedup",
+                     "audit publish", "publish")
+
+
 def _finish_batch(state: RunState, job: PendingBatch, last: bool = False) -> None:
     """Wait for a batch's analysis, then validate, link and publish it.
 
@@ -755,6 +771,7 @@ def _finish_batch(state: RunState, job: PendingBatch, last: bool = False) -> Non
     their memory (0.5 GB each) would otherwise sit under the flow's last publish and search refresh.
     """
     s = state.summary
+    before = Counter(state.timings)
     started = time.perf_counter()
     analysis: Analysis = job.analysis.result()
     state.timed("wait for analysis", started)
@@ -782,8 +799,12 @@ def _finish_batch(state: RunState, job: PendingBatch, last: bool = False) -> Non
         reason = key.removeprefix("reason:")
         s.quarantine_reasons[reason] = s.quarantine_reasons.get(reason, 0) + n
     s.batches += 1
-    get_run_logger().info("batch %d: %d records in, %d published, %d duplicates, %d quarantined, %d skipped so far",
-                          job.batch_no, s.records_in, s.published, s.duplicates, s.quarantined, s.skipped)
+    seconds = {stage: t - before[stage] for stage, t in state.timings.items() if t > before[stage]}
+    s.add_batch_seconds(seconds)
+    flow_work = ", ".join(f"{stage} {seconds[stage]:.1f} s" for stage in FLOW_BATCH_STAGES if stage in seconds)
+    get_run_logger().info("batch %d: %d records in, %d published, %d duplicates, %d quarantined, %d skipped so far; "
+                          "this batch: %s", job.batch_no, s.records_in, s.published, s.duplicates, s.quarantined,
+                          s.skipped, flow_work or "nothing to publish")
 
 
 def _open_models(state: RunState) -> None:

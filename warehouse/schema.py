@@ -166,6 +166,8 @@ RUNS = Table(
         ("pipeline_version", "VARCHAR", ""),
         ("error", "VARCHAR", "why the run failed, if it did"),
         ("stage_seconds", "VARCHAR", "JSON: wall seconds per stage (prepare, entities, audit, publish, …)"),
+        ("batch_seconds", "VARCHAR", "JSON: per stage, the seconds of each batch in order (do batches slow "
+                                     "down as the warehouse grows?)"),
     ),
 )
 

@@ -54,8 +54,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
         mentions += [{"article_id": aid, "entity_id": e, "surface": "x", "label": "PER", "start": 0, "end": 1,
                       "run_id": "r"} for e in ids]
     # The gold statements too: `chart pairs` reads the entity_pairs gold table.
+    mention_rows = ENTITY_MENTIONS.from_rows(mentions)
     wh.publish(con, {"articles": ARTICLES.from_rows(articles), "entities": ENTITIES.from_rows(entities),
-                     "entity_mentions": ENTITY_MENTIONS.from_rows(mentions)}, gold_statements(con, articles, [], []))
+                     "entity_mentions": mention_rows}, gold_statements(con, articles, [], [], mentions=mention_rows))
     con.close()
     return wh
 

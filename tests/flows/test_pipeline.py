@@ -112,6 +112,19 @@ def test_every_record_ends_in_exactly_one_place_and_rerun_adds_nothing(prefect_h
     runs = _q(wh, "select status, records_in, published + duplicates + quarantined + skipped from runs order by run_id")
     assert [(s, n) for s, n, _ in runs] == [("completed", 6), ("completed", 6)]
     assert all(n == total for _, n, total in runs)
+    per_batch = [json.loads(b) for (b,) in _q(wh, "select batch_seconds from runs order by run_id")]
+    assert [len(b.get("publish", [])) for b in per_batch] == [first["batches"], 0], per_batch
+
+
+def test_batch_seconds_keep_one_figure_per_batch() -> None:
+    """A stage first used by a later batch counts 0 s for the batches before it."""
+    from akhbar.flows.pipeline import RunSummary
+
+    summary = RunSummary(run_id="r")
+    for seconds in ({"publish": 1.0}, {"publish": 2.0, "load linker": 0.5}, {"load linker": 0.25}):
+        summary.batches += 1
+        summary.add_batch_seconds(seconds)
+    assert summary.batch_seconds == {"publish": [1.0, 2.0, 0.0], "load linker": [0.0, 0.5, 0.25]}
 
 
 def test_one_saudinewsnet_day(prefect_harness, tmp_path: Path, saudinewsnet_zips: list[Path]) -> None:

@@ -87,6 +87,9 @@ def test_process_pool_and_dask_publish_what_inline_publishes(prefect_harness, mo
         assert counts == {k: inline[k] for k in counts}, runner
         assert differences(expected, comparable(snapshot(tmp_path / runner))) == {}, runner
         assert any("(workers)" in stage for stage in summary["stage_seconds"]), summary["stage_seconds"]
+        per_batch = summary["batch_seconds"]  # one figure per batch and stage, for the benchmarks' growth rows
+        assert {len(series) for series in per_batch.values()} == {summary["batches"]}, per_batch
+        assert summary["batches"] > 1 and all(t > 0 for t in per_batch["publish"]), per_batch
         if runner == "process":
             # The pool analysed the batches ahead, and exited once the last batch was analysed.
             assert workers_up[-1] is False and True in workers_up[:-1], workers_up

@@ -66,6 +66,7 @@ class Batch:
     def statements(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, list]]:
         get = self.rows.get
         return gold.gold_statements(con, get("articles", []), get("duplicates", []), get("quarantine", []),
+                                    mentions=TABLES["entity_mentions"].from_rows(get("entity_mentions", [])),
                                     entity_merges=get("entity_merges", []))
 
     def publish(self, wh: Warehouse, con: duckdb.DuckDBPyConnection, extra: list[tuple[str, list]] | None = None,
@@ -229,11 +230,12 @@ def test_backfill_for_batches_published_without_gold(lake) -> None:
 
 def test_gold_statements_for_an_empty_batch_and_missing_tables(lake, tmp_path: Path) -> None:
     _, con = lake
-    assert gold.gold_statements(con, [], [], []) == []
+    no_mentions = TABLES["entity_mentions"].from_rows([])
+    assert gold.gold_statements(con, [], [], [], mentions=no_mentions) == []
     bare = Warehouse(tmp_path / "bare").connect()
     try:
         with pytest.raises(WarehouseError, match="ensure_schema"):
-            gold.gold_statements(bare, [{"article_id": "x"}], [], [])
+            gold.gold_statements(bare, [{"article_id": "x"}], [], [], mentions=no_mentions)
         assert gold.needs_backfill(bare)
     finally:
         bare.close()

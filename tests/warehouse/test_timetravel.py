@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from akhbar.cli import app
 from akhbar.warehouse import gold
 from akhbar.warehouse.lake import Warehouse
-from akhbar.warehouse.schema import ARTICLES
+from akhbar.warehouse.schema import ARTICLES, ENTITY_MENTIONS
 from akhbar.warehouse.search import refresh_search_index
 from akhbar.warehouse.sql import QueryRefused, run_query
 from akhbar.warehouse.timetravel import AsOfError, snapshot_for_run
@@ -32,7 +32,8 @@ def _run(wh: Warehouse, run_id: str, articles: list[dict], status: str = "comple
         wh.ensure_schema(con)
         con.execute("INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')",
                     [run_id, datetime.now(timezone.utc)])
-        wh.publish(con, {"articles": ARTICLES.from_rows(articles)}, gold.gold_statements(con, articles, [], []))
+        wh.publish(con, {"articles": ARTICLES.from_rows(articles)}, gold.gold_statements(
+            con, articles, [], [], mentions=ENTITY_MENTIONS.from_rows([])))
         if status != "running":
             con.execute("UPDATE runs SET ended_at = ?, status = ? WHERE run_id = ?",
                         [datetime.now(timezone.utc), status, run_id])
