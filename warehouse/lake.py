@@ -239,6 +239,14 @@ class Warehouse:
         """Which of ``ids`` exist in ``table.column`` (with the ``extra`` columns of the first match)."""
         if not ids:
             return {}
+        if extra:
+            # A filter inside the scan decodes the extra (possibly wide) columns of matching rows
+            # only; a join decodes them for every row: 0.26 s against 1.2 s for 180 stored match
+            # keys in a 100k-article warehouse. Plain membership is faster as a join (0.06 s
+            # against 0.36 s for 5,000 ids), which is what follows.
+            rows = con.execute(f"SELECT t.{column}, {extra} FROM {table} t "
+                               f"WHERE list_contains(?::VARCHAR[], t.{column})", [sorted(set(ids))]).fetchall()
+            return {r[0]: tuple(r[1:]) for r in rows}
         probe = pa.table({"id": pa.array(sorted(set(ids)), pa.string())})
         con.register("_probe", probe)
         try:
