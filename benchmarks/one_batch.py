@@ -1,0 +1,112 @@
+"""Run new articles into an existing warehouse and time every publish statement and warehouse lookup.
+
+What a batch costs on a warehouse of a given size, statement by statement: a stage whose
+statements grow with the warehouse (rather than with the batch) makes long backfills superlinear.
+Unlike `gold_refresh.py` (a pseudo-batch of stored articles, rolled back), this publishes a real
+batch, so deletes and merges are those of real new articles. The warehouse is copied first and
+put back afterwards, so the same batch can be timed again on the same warehouse (with other code).
+
+    .venv/bin/python benchmarks/synth.py 5000 /tmp/new5k --seed 4242
+    .venv/bin/python benchmarks/one_batch.py WAREHOUSE /tmp/new5k/part-0000.jsonl [--show 0.1]
+
+Needs a Prefect API (`PREFECT_API_URL`), or starts Prefect's temporary one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import akhbar  # noqa: F401 - sets Prefect's offline, quiet defaults before Prefect is imported
+
+
+class TimedConnection:
+    """A DuckDB connection whose ``execute`` adds its seconds to ``times`` under the statement's start."""
+
+    def __init__(self, con: Any, times: Counter[str]) -> None:
+        self._con, self._times = con, times
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
+        finally:
+            self._times[" ".join(sql.split())[:100]] += time.perf_counter() - started
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def instrument(times: Counter[str]) -> None:
+    """Time the publish transaction's statements, the warehouse lookups and the per-batch helpers."""
+    from akhbar.flows import pipeline
+    from akhbar.warehouse.lake import Warehouse
+
+    publish = Warehouse.publish
+
+    def timed_publish(self: Warehouse, con: Any, tables: Any, statements: Any = ()) -> None:
+        publish(self, TimedConnection(con, times), tables, statements)
+
+    Warehouse.publish = timed_publish  # type: ignore[method-assign]
+    known_ids = Warehouse.known_ids
+
+    def timed_known_ids(self: Warehouse, con: Any, table: str, column: str, ids: list[str], extra: str = "") -> Any:
+        started = time.perf_counter()
+        try:
+            return known_ids(self, con, table, column, ids, extra)
+        finally:
+            times[f"lookup {table}.{column}{' + ' + extra if extra else ''} ({len(ids):,} ids)"] += (
+                time.perf_counter() - started)
+
+    Warehouse.known_ids = timed_known_ids  # type: ignore[method-assign]
+    for name in ("_load_neardup", "_assign_clusters", "_add_entity_tables", "load_entity_linker"):
+        setattr(pipeline, name, _timed(getattr(pipeline, name), f"{name}()", times))
+
+
+def _timed(fn: Callable[..., Any], label: str, times: Counter[str]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            times[label] += time.perf_counter() - started
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("warehouse", type=Path)
+    parser.add_argument("inputs", type=Path, nargs="+", help="new articles (files or directories)")
+    parser.add_argument("--show", type=float, default=0.1, help="print statements slower than this (s)")
+    args = parser.parse_args()
+    backup = args.warehouse.with_name(args.warehouse.name + ".one-batch-backup")
+    if backup.exists():
+        raise SystemExit(f"{backup} exists (an earlier run was interrupted?): put it back or remove it first")
+    shutil.copytree(args.warehouse, backup)
+    times: Counter[str] = Counter()
+    try:
+        instrument(times)
+        from akhbar.flows.pipeline import ingest_flow
+
+        summary = ingest_flow(inputs=[str(p) for p in args.inputs], warehouse=str(args.warehouse))
+    finally:
+        shutil.rmtree(args.warehouse)
+        backup.rename(args.warehouse)
+    print(f"\n{summary['published']:,} published, {summary['batches']} batch(es); stages (s):")
+    for stage, seconds in summary["stage_seconds"].items():
+        print(f"  {seconds:8.2f}  {stage}")
+    print("statements and lookups (s):")
+    for label, seconds in times.most_common():
+        if seconds >= args.show:
+            print(f"  {seconds:8.3f}  {label}")
+
+
+if __name__ == "__main__":
+    main()
