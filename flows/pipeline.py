@@ -810,7 +810,7 @@ def _finish_batch(state: RunState, job: PendingBatch, last: bool = False) -> Non
     flow_work = ", ".join(f"{stage} {seconds[stage]:.1f} s" for stage in FLOW_BATCH_STAGES if stage in seconds)
     get_run_logger().info("batch %d: %d records in, %d published, %d duplicates, %d quarantined, %d skipped so far; "
                           "this batch: %s", job.batch_no, s.records_in, s.published, s.duplicates, s.quarantined,
-                          s.skipped, flow_work or "nothing to publish")
+                          s.skipped, flow_work)
 
 
 def _open_models(state: RunState) -> None:
