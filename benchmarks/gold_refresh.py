@@ -35,7 +35,8 @@ def main() -> None:
         f"SELECT from_id, to_id, run_id, merged_at FROM entity_merges USING SAMPLE {args.merges} ROWS (reservoir, 7)"
     ).fetchall()] if args.merges else []
     con.register("_batch_ids", pa.table({"article_id": [a["article_id"] for a in articles]}))
-    mentions = con.execute("SELECT * FROM entity_mentions WHERE article_id IN (SELECT article_id FROM _batch_ids)").arrow()
+    mentions = con.execute(
+        "SELECT * FROM entity_mentions WHERE article_id IN (SELECT article_id FROM _batch_ids)").arrow()
     statements = gold.gold_statements(con, articles, [], [], mentions=mentions, entity_merges=merges)
     sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("articles", "entity_pairs")}
     con.execute("BEGIN TRANSACTION")
