@@ -94,6 +94,15 @@ class Settings(BaseSettings):
         description="Jaccard similarity (3-word shingles of the matching key) from which two articles "
         "are near-duplicates and share a cluster_id.",
     )
+    compact_deleted_fraction: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="After a batch, a table whose deleted rows make up at least this share of its data "
+        "files is compacted (its files with that share rewritten without them): the gold tables' "
+        "per-batch refresh deletes rows, and DuckLake rewrites every file's accumulated deletes at each "
+        "DELETE. Past snapshots stay readable. 0 turns it off. See docs/decisions.md.",
+    )
     search_index: bool = Field(
         default=True,
         description="Refresh the Arabic full-text search index (<warehouse>/search.duckdb) after each run.",

@@ -24,6 +24,9 @@ REPROCESS_POINTS = (
     "before-swap",  # shadow warehouse built and verified, publish lock held, swap not begun
     "mid-swap",  # inside the swap transaction: every derived table replaced, not yet committed
 )
+# Inside a compaction's transaction: the table's files rewritten, not yet committed (a batch only
+# reaches it when a table is due, so it is not in POINTS either).
+COMPACT_POINTS = ("mid-compact",)
 _hits: Counter[str] = Counter()
 
 

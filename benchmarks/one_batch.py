@@ -102,6 +102,9 @@ def main() -> None:
     print(f"\n{summary['published']:,} published, {summary['batches']} batch(es); stages (s):")
     for stage, seconds in summary["stage_seconds"].items():
         print(f"  {seconds:8.2f}  {stage}")
+    for stage in ("publish", "compact"):
+        per_batch = summary["batch_seconds"].get(stage, [])
+        print(f"  {stage} per batch: " + ", ".join(f"{x:.2f}" for x in per_batch))
     print("statements and lookups (s):")
     for label, seconds in times.most_common():
         if seconds >= args.show:

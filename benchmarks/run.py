@@ -135,7 +135,8 @@ def last_run(warehouse: Path) -> dict:
 
 
 # The flow's per-batch stages whose growth shows whether time stays linear in the corpus.
-GROWTH_STAGES = ("dedup", "load linker", "link entities", "audit publish", "publish")
+# "a + b" is the per-batch sum of both stages: compaction pays for publish's deletes, every few batches.
+GROWTH_STAGES = ("dedup", "load linker", "link entities", "audit publish", "publish", "publish + compact")
 
 
 def batch_growth_rows(label: str, batches: dict[str, list[float]], most: int = 3) -> list[tuple[str, str]]:
@@ -149,7 +150,7 @@ def batch_growth_rows(label: str, batches: dict[str, list[float]], most: int = 3
 
     rows = []
     for stage in GROWTH_STAGES:
-        series = batches.get(stage, [])[1:-1]
+        series = [sum(parts) for parts in zip(*(batches.get(s, []) for s in stage.split(" + ")))][1:-1]
         edge = min(most, len(series) // 2)
         if not edge:
             continue
@@ -205,6 +206,22 @@ def run_rows(label: str, result: RunResult, info: dict, floor: float | None, tok
     return rows + batch_growth_rows(label, info.get("batches", {}))
 
 
+def lake_files_row(label: str, warehouse: Path) -> tuple[str, str]:
+    """The gold tables' data files after a run, and the share of their rows that are deleted ones."""
+    from akhbar.warehouse.compact import table_files
+    from akhbar.warehouse.lake import Warehouse
+    from akhbar.warehouse.schema import GOLD_TABLES
+
+    wh = Warehouse(warehouse)
+    con = wh.connect(read_only=True)
+    try:
+        files = table_files(con, wh, [t.name for t in GOLD_TABLES])
+    finally:
+        con.close()
+    return (f"{label}: gold tables' data files (deleted rows among them)",
+            ", ".join(f"{t} {f.files} ({100 * f.deleted_fraction:.0f}%)" for t, f in sorted(files.items())))
+
+
 def gold_drift_row(label: str, warehouse: Path) -> tuple[str, str]:
     """Whether the gold tables the batches refreshed incrementally equal a full recompute."""
     from akhbar.warehouse import gold
@@ -238,7 +255,8 @@ def part_pipeline(report: Report, work: Path, env: dict[str, str]) -> Path | Non
     result = run_akhbar(zips, wh, env)
     info = last_run(wh)
     report.table("Full pipeline: SaudiNewsNet (18 zips)",
-                 [*run_rows("SNN", result, info, floor, body_tokens(wh)), gold_drift_row("SNN", wh)])
+                 [*run_rows("SNN", result, info, floor, body_tokens(wh)), lake_files_row("SNN", wh),
+                  gold_drift_row("SNN", wh)])
     return wh
 
 
@@ -281,7 +299,8 @@ def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[in
         floor = floor_json(files, "newline_delimited", work)
         wh = work / f"wh-synth-{n}"
         result = run_akhbar(files, wh, env)
-        rows += [*run_rows(f"{n:,}", result, last_run(wh), floor, body_tokens(wh)), gold_drift_row(f"{n:,}", wh)]
+        rows += [*run_rows(f"{n:,}", result, last_run(wh), floor, body_tokens(wh)), lake_files_row(f"{n:,}", wh),
+                 gold_drift_row(f"{n:,}", wh)]
         if not keep:
             subprocess.run(["rm", "-rf", str(wh), str(corpus)], check=False)
     report.table("Scaling: synthetic corpora from real text", rows)

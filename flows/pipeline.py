@@ -49,6 +49,7 @@ from akhbar.tasks.input_files import FileFilter, FileLedger
 from akhbar.tasks.sources import records_for_source
 from akhbar.tasks.fetch import FetchPolicy
 from akhbar.flows.monitoring import post_validation_artifact, validation_rows
+from akhbar.warehouse.compact import compact_due
 from akhbar.warehouse.datadocs import make_offline
 from akhbar.warehouse.gold import backfill, gold_statements
 from akhbar.warehouse.reprocess import rebuild_record
@@ -378,6 +379,12 @@ def publish_batch(state: RunState, records: list[RawRecord], repeats: list[RawRe
             state.published_merges.update((m["from_id"], m["to_id"]) for m in batch.rows.get("entity_merges", []))
             state.published_entities.update(e["entity_id"] for e in batch.rows.get("entities", []))
             state.timed("publish", started)
+        started = time.perf_counter()
+        for done in compact_due(con, wh, state.settings.compact_deleted_fraction):
+            get_run_logger().info("compacted %s: %d files, %.0f%% of their rows deleted -> %d files, in %.1f s",
+                                  done.before.table, done.before.files, 100 * done.before.deleted_fraction,
+                                  done.after.files, done.seconds)
+        state.timed("compact", started)
     reasons = Counter(_reason_class(q["reason"]) for q in batch.rows.get("quarantine", []))
     return {
         "skipped": raced_skipped,
@@ -767,7 +774,7 @@ def _start_batch(state: RunState, records: list[RawRecord], batch_no: int, runne
 
 # The flow's own per-batch stages, in order (the batch log line reports them).
 FLOW_BATCH_STAGES = ("wait for analysis", "audit candidates", "load linker", "link entities", "dedup",
-                     "audit publish", "publish")
+                     "audit publish", "publish", "compact")
 
 
 def _finish_batch(state: RunState, job: PendingBatch, last: bool = False) -> None:

@@ -94,6 +94,12 @@ class Warehouse:
     def catalog_uri(self) -> str:
         return f"ducklake:{self.catalog}" if self.catalog else f"ducklake:sqlite:{self.catalog_path}"
 
+    @property
+    def metadata_schema(self) -> str:
+        """Where DuckLake's own tables (files, snapshots) are, as seen from a connection of ours."""
+        schema = (self.catalog_schema or "public") if self.catalog else "main"
+        return f'"__ducklake_metadata_{CATALOG_NAME}"."{schema}"'
+
     def exists(self) -> bool:
         if self.catalog:
             return self.data_path.exists()

@@ -183,3 +183,30 @@ def test_a_rewrite_in_a_later_run_joins_the_stored_cluster(prefect_harness, tmp_
     (cluster, similarity), = _q(wh, f"select cluster_id, cluster_similarity from articles where article_id <> '{seed_id}'")
     assert cluster == seed_cluster == seed_id
     assert 0.8 <= similarity < 1.0
+
+
+def test_batches_that_delete_gold_rows_compact_them(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    """Each batch of two records replaces the ``source_daily`` row of one source, 'wire', and adds
+    one of a new source: every batch's file of that table keeps one row and loses the other."""
+    from akhbar.flows.pipeline import ingest_flow
+    from akhbar.warehouse.compact import table_files
+    from akhbar.warehouse.gold import drift
+
+    root = tmp_path / "in"
+    root.mkdir()
+    rows = [{"title": f"خبر {i}", "body": f"وصل وزير الخارجية إلى الرياض في زيارة رقم {i}.",
+             "source": "wire" if i % 2 == 0 else f"outlet{i}", "url": f"https://a.example/{i}"} for i in range(8)]
+    (root / "x.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    wh = tmp_path / "wh"
+    monkeypatch.setenv("AKHBAR_COMPACT_DELETED_FRACTION", "0.3")
+    summary = ingest_flow(inputs=[str(root)], warehouse=str(wh), batch_size=2)
+    assert (summary["batches"], summary["published"]) == (4, 8)
+    assert len(summary["batch_seconds"]["compact"]) == 4
+    con = Warehouse(wh).connect()
+    files = table_files(con, Warehouse(wh), ["source_daily"])["source_daily"]
+    # Uncompacted: 8 rows written in 4 files, 3 of them deleted (0.375). Batch 3 crossed 0.3
+    # (2 of 6) and was compacted; batch 4 then deleted 1 of 6.
+    assert (files.rows, files.deleted) == (6, 1), files
+    assert _q(wh, "select records from source_daily where source = 'wire'") == [(4,)]
+    assert set(drift(con).values()) == {0}
+    con.close()
