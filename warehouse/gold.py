@@ -425,7 +425,7 @@ def _add_entity_deltas(with_merges: bool) -> list[Statement]:
     # Stored rows of the touched keys are found once, with their rowid: the DELETE then matches
     # rowids (a scan that reads no column) instead of joining every stored row's keys again. It
     # measured the same (entity_pairs at 100k: 1.86 -> 1.32-1.67 s): the time is in DuckLake
-    # rewriting each touched data file's delete file, which compaction would cut (docs/benchmarks.md).
+    # rewriting each touched data file's delete file, which compaction cuts (warehouse/compact.py).
     return [
         *(_moved_articles() if with_merges else []),
         (_temp("_gold_article_entities", " UNION ALL ".join(signed)), []),
