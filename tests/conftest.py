@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,24 @@ def postgres_catalog() -> str:
     except OSError:
         pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
     return "postgres:dbname=test host=127.0.0.1 user=postgres"
+
+
+@pytest.fixture
+def postgres_schema(postgres_catalog: str) -> Iterator[str]:
+    """A new PostgreSQL schema for one warehouse's DuckLake catalog, dropped afterwards."""
+    import uuid
+
+    import duckdb
+
+    from akhbar.warehouse.lake import extension_path
+
+    schema = f"akhbar_test_{uuid.uuid4().hex[:8]}"
+    admin = duckdb.connect()
+    admin.execute(f"LOAD '{extension_path('postgres_scanner')}'")
+    admin.execute(f"ATTACH '{postgres_catalog.removeprefix('postgres:')}' AS pg (TYPE postgres)")
+    admin.execute(f"CALL postgres_execute('pg', 'CREATE SCHEMA {schema}')")
+    try:
+        yield schema
+    finally:
+        admin.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA {schema} CASCADE')")
+        admin.close()

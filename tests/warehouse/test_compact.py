@@ -16,10 +16,17 @@ from akhbar.warehouse.lake import CATALOG_NAME, Warehouse
 ROWS = "SELECT rowid, * FROM source_daily ORDER BY rowid"
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Warehouse:
-    """``source_daily`` in two files of 100 rows; a third of them deleted (every third rowid)."""
-    wh = Warehouse(tmp_path / "wh")
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
+    """``source_daily`` in two files of 100 rows; a third of them deleted (every third rowid).
+
+    Both catalogs: DuckLake's own tables, which say how many rows are deleted, live in another
+    schema on PostgreSQL."""
+    if request.param == "postgres":
+        wh = Warehouse(tmp_path / "wh", catalog=request.getfixturevalue("postgres_catalog"),
+                       catalog_schema=request.getfixturevalue("postgres_schema"))
+    else:
+        wh = Warehouse(tmp_path / "wh")
     con = wh.connect()
     wh.ensure_schema(con)
     for part in range(2):
@@ -69,7 +76,8 @@ def test_a_compaction_killed_midway_changes_nothing(warehouse: Warehouse) -> Non
     before, files_before = con.execute(ROWS).fetchall(), table_files(con, warehouse)["source_daily"]
     con.close()
     script = ("from akhbar.warehouse.compact import compact_due; from akhbar.warehouse.lake import Warehouse; "
-              f"wh = Warehouse({str(warehouse.root)!r}); compact_due(wh.connect(), wh, 0.3)")
+              f"wh = Warehouse({str(warehouse.root)!r}, {warehouse.catalog!r}, {warehouse.catalog_schema!r}); "
+              "compact_due(wh.connect(), wh, 0.3)")
     killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "AKHBAR_FAULT_AT": "mid-compact"},
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]

@@ -69,46 +69,33 @@ def test_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
         run_query(Warehouse(tmp_path / "none"), "select 1")
 
 
-def test_postgres_catalog_accepts_concurrent_writers(tmp_path: Path, postgres_catalog: str) -> None:
+def test_postgres_catalog_accepts_concurrent_writers(tmp_path: Path, postgres_catalog: str,
+                                                   postgres_schema: str) -> None:
     """Two writers commit to one PostgreSQL catalog at the same time; both succeed."""
     import threading
-    import uuid
 
-    import duckdb
+    wh = Warehouse(tmp_path / "wh", catalog=postgres_catalog, catalog_schema=postgres_schema)
+    con = wh.connect()
+    wh.ensure_schema(con)
+    con.close()
+    errors: list[BaseException] = []
 
-    base = postgres_catalog
-    schema = f"akhbar_test_{uuid.uuid4().hex[:8]}"
-    admin = duckdb.connect()
-    from akhbar.warehouse.lake import extension_path
-
-    admin.execute(f"LOAD '{extension_path('postgres_scanner')}'")
-    admin.execute(f"ATTACH '{base.removeprefix('postgres:')}' AS pg (TYPE postgres)")
-    admin.execute(f"CALL postgres_execute('pg', 'CREATE SCHEMA {schema}')")
-    try:
-        wh = Warehouse(tmp_path / "wh", catalog=base, catalog_schema=schema)
-        con = wh.connect()
-        wh.ensure_schema(con)
-        con.close()
-        errors: list[BaseException] = []
-
-        def write(raw_id: str) -> None:
-            try:
-                c = wh.connect()
-                wh.publish(c, {"raw_documents": RAW_DOCUMENTS.from_rows([_raw(raw_id)])})
-                c.close()
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-
-        threads = [threading.Thread(target=write, args=(f"r{i}",)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors
-        reader = wh.connect(read_only=True)
+    def write(raw_id: str) -> None:
         try:
-            assert reader.execute("select count(*) from raw_documents").fetchone() == (2,)
-        finally:
-            reader.close()  # an open reader holds locks the DROP SCHEMA below would wait for
+            c = wh.connect()
+            wh.publish(c, {"raw_documents": RAW_DOCUMENTS.from_rows([_raw(raw_id)])})
+            c.close()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(f"r{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    reader = wh.connect(read_only=True)
+    try:
+        assert reader.execute("select count(*) from raw_documents").fetchone() == (2,)
     finally:
-        admin.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA {schema} CASCADE')")
+        reader.close()  # an open reader holds locks the fixture's DROP SCHEMA would wait for
