@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from akhbar.faults import COMPACT_POINTS
 from akhbar.warehouse.compact import compact_due, due, table_files
 from akhbar.warehouse.lake import CATALOG_NAME, Warehouse
 
@@ -78,7 +79,7 @@ def test_a_compaction_killed_midway_changes_nothing(warehouse: Warehouse) -> Non
     script = ("from akhbar.warehouse.compact import compact_due; from akhbar.warehouse.lake import Warehouse; "
               f"wh = Warehouse({str(warehouse.root)!r}, {warehouse.catalog!r}, {warehouse.catalog_schema!r}); "
               "compact_due(wh.connect(), wh, 0.3)")
-    killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "AKHBAR_FAULT_AT": "mid-compact"},
+    killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "AKHBAR_FAULT_AT": COMPACT_POINTS[0]},
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     con = warehouse.connect()
