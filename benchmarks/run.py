@@ -16,8 +16,10 @@ Parts:
 
 Every pipeline run is a child `akhbar run` process against a Prefect API started here; peak RSS is
 the largest sum over the run's process tree (the flow and its worker processes), sampled every
-0.2 s. Results go to --out (default /tmp/akhbar-bench/results.md) and to stdout. SaudiNewsNet lives
-in ../shared; without it the parts that need it are skipped with a message.
+0.2 s. With --trace DIR each run also leaves its samples and its log there, and
+benchmarks/rss_timeline.py shows which step set the peak. Results go to --out (default
+/tmp/akhbar-bench/results.md) and to stdout. SaudiNewsNet lives in ../shared; without it the parts
+that need it are skipped with a message.
 """
 
 from __future__ import annotations
@@ -67,8 +69,12 @@ class RunResult:
     worker_rss_mb: float = 0.0  # peak of the largest worker process
 
 
-def _tree_rss(pid: int) -> tuple[int, int, int]:
-    """RSS of the process tree: (all of it, the flow's process alone, its largest worker).
+# Where each run's RSS samples and log go when --trace is given (one CSV + one log per run).
+TRACE_DIR: Path | None = None
+
+
+def _tree_rss(pid: int) -> tuple[int, int, int, list[int]]:
+    """RSS of the process tree: (all of it, the flow's process alone, its largest worker, each worker).
 
     Not PSS: reading ``/proc/PID/smaps_rollup`` every 0.2 s slowed the measured run by 3–6 s
     (SaudiNewsNet, 114.6 s without it and 116–120 s with it). RSS counts the libraries the
@@ -80,20 +86,28 @@ def _tree_rss(pid: int) -> tuple[int, int, int]:
         proc = psutil.Process(pid)
         children = proc.children(recursive=True)
     except psutil.Error:
-        return 0, 0, 0
+        return 0, 0, 0, []
     sizes = []
     for p in [proc, *children]:
         try:
             sizes.append(p.memory_info().rss)
         except psutil.Error:
             sizes.append(0)
-    return sum(sizes), sizes[0], max(sizes[1:], default=0)
+    return sum(sizes), sizes[0], max(sizes[1:], default=0), sizes[1:]
 
 
 def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunResult:
     """`akhbar run` in a child process; wall time and the peak RSS of its process tree."""
     import resource
 
+    trace = None
+    stem = f"{warehouse.name}-{time.strftime('%H%M%S')}"
+    if TRACE_DIR is not None:
+        TRACE_DIR.mkdir(parents=True, exist_ok=True)
+        trace = (TRACE_DIR / f"{stem}.rss.csv").open("w", encoding="utf-8")
+        trace.write("unix_time,tree_mb,flow_mb,workers_mb\n")
+        print(f"tracing RSS to {trace.name} (the flow's log beside it, {stem}.log)", flush=True)
+        env = {**env, "PREFECT_LOGGING_LEVEL": "INFO"}  # the batch lines, with their times
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "akhbar.cli", "run", *map(str, inputs), "-w", str(warehouse)],
@@ -104,8 +118,11 @@ def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunR
     def sample() -> None:
         nonlocal peak, flow_peak, worker_peak
         while not stop.is_set():
-            total, flow, worker = _tree_rss(child.pid)
+            total, flow, worker, workers = _tree_rss(child.pid)
             peak, flow_peak, worker_peak = max(peak, total), max(flow_peak, flow), max(worker_peak, worker)
+            if trace is not None and total:
+                trace.write(f"{time.time():.2f},{total / 2**20:.0f},{flow / 2**20:.0f},"
+                            f"{' '.join(f'{w / 2**20:.0f}' for w in workers)}\n")
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -113,6 +130,9 @@ def run_akhbar(inputs: list[Path], warehouse: Path, env: dict[str, str]) -> RunR
     _, err = child.communicate()
     stop.set()
     sampler.join()
+    if trace is not None and TRACE_DIR is not None:
+        trace.close()
+        (TRACE_DIR / f"{stem}.log").write_bytes(err)
     if child.returncode:
         print(err.decode(errors="replace")[-3000:], file=sys.stderr)
     wall = time.perf_counter() - started
@@ -339,7 +359,12 @@ def main() -> int:
     parser.add_argument("--work", type=Path,
                         help="working directory, kept with what the parts build in it (default: a temporary one, removed)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/akhbar-bench/results.md"))
+    parser.add_argument("--trace", type=Path, metavar="DIR",
+                        help="write each run's RSS every 0.2 s (flow and each worker, CSV) and its log to DIR, "
+                             "to see which stage sets the peak")
     args = parser.parse_args()
+    global TRACE_DIR
+    TRACE_DIR = args.trace
 
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from akhbar.config import get_settings
@@ -39,3 +41,17 @@ def test_a_bad_row_still_fails_after_many_validations(validator: Validator, tmp_
                              parameters=params)
     assert not bad.success
     assert [f.expectation for f in bad.failures] == ["expect_column_values_to_be_in_set(stage)"]
+
+
+def test_no_validated_frame_outlives_its_validation(validator: Validator) -> None:
+    """GX's pandas engine caches each asset's last batch; a pipeline run then carried every audited
+    frame of a batch (~120 MB at 5,000 articles) under the next batch's publish."""
+    frame = _frame("prepare")
+    frame.attrs["marker"] = "validated once"
+    outcome = validator.validate("quarantine", frame, id_column="raw_id", run_name="forget",
+                                 parameters=pub.suite_parameters(1))
+    assert outcome.success, outcome.failures
+    del frame
+    gc.collect()
+    left = [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and o.attrs.get("marker") == "validated once"]
+    assert not left
