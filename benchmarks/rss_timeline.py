@@ -40,7 +40,8 @@ def read_trace(path: Path) -> list[Sample]:
 
 
 def read_log(path: Path, day_of: float) -> list[tuple[float, str]]:
-    """Timed log lines; Prefect's console times carry no date, so the trace's first day is used."""
+    """Timed log lines; Prefect's console times carry no date: the trace's first day, plus a day
+    each time the clock goes backwards (a run across midnight UTC)."""
     day = datetime.fromtimestamp(day_of, timezone.utc).date()
     lines = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -48,6 +49,8 @@ def read_log(path: Path, day_of: float) -> list[tuple[float, str]]:
         if m:
             h, mi, s, ms = map(int, m.groups())
             at = datetime(day.year, day.month, day.day, h, mi, s, ms * 1000, tzinfo=timezone.utc).timestamp()
+            while lines and at < lines[-1][0] - 3600:
+                at += 86400
             text = line.strip()
             for pattern, short in SHORTER:
                 text = pattern.sub(short, text, count=1)

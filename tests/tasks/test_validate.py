@@ -1,4 +1,4 @@
-"""The validator reads its configuration once per context and still fails what it should."""
+"""The validator reads its configuration once per context, still fails what it should, and keeps no frame."""
 
 from __future__ import annotations
 
