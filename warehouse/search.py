@@ -42,10 +42,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from filelock import FileLock
 
 from akhbar.tasks.normalize import matching_key
@@ -290,8 +291,9 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
             elif meta.get("lake_snapshot") == str(snapshot):
                 return RefreshStats("unchanged", 0, int(meta.get("articles", 0)), snapshot, last_run,
                                     time.perf_counter() - started)
+            _remove_leftovers(wh.root)
             work = target.with_name(f"{SEARCH_FILE}.{os.getpid()}.tmp")
-            work.unlink(missing_ok=True)
+            staging = target.with_name(f"{SEARCH_FILE}.{os.getpid()}.articles.parquet")
             if not reason:
                 shutil.copyfile(target, work)
             con = _connect_file(work, read_only=False)
@@ -316,7 +318,10 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
                         "ORDER BY article_id").fetchall()]
                 finally:
                     lake.unregister("_indexed")
-                added = _index_articles(lake, con, new_ids)
+                try:
+                    added = _index_articles(lake, con, new_ids, staging)
+                finally:
+                    staging.unlink(missing_ok=True)
                 compact(con)
                 total = con.execute("SELECT count(*) FROM docs").fetchone()[0]
                 meta_rows = {"version": INDEX_VERSION, "lake_snapshot": str(snapshot), "last_run_id": last_run or "",
@@ -333,41 +338,78 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
     return RefreshStats(mode, added, total, snapshot, last_run, time.perf_counter() - started, reason)
 
 
+def _remove_leftovers(root: Path) -> None:
+    """Delete what a refresh that crashed left beside the index: its copy, spill folder and staged articles.
+
+    Safe because it runs under the refresh lock: no other refresh is using them.
+    """
+    for leftover in root.glob(f"{SEARCH_FILE}.*.*"):
+        if not re.fullmatch(re.escape(SEARCH_FILE) + r"\.\d+\..+", leftover.name):
+            continue  # not a refresh's own (search.duckdb.wal, say)
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
 def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, ids: list[str],
-                    chunk: int = 5_000) -> int:
+                    staging: Path, chunk: int = 5_000) -> int:
     """Tokenize ``ids`` and index them as one new segment per ``chunk`` articles.
 
-    Bounded memory: one query for all new bodies overflowed Arrow's 2 GB string buffer at a million
-    articles, and DuckDB cannot spill the list aggregates that build a segment's postings (20k
-    SaudiNewsNet articles at once exceeded a 1 GB cap; with 5k the million-article build ran under
-    it, and a 100k-article rebuild under 256 MB and 128 MB: a segment's size sets it, not the
-    index's). Every lake query is read to the end at once: an open result would hold a read lock
-    on a SQLite catalog and make other runs' commits fail. The next chunk is read and
-    tokenized in a thread while this one is indexed (DuckDB releases the GIL while it indexes).
-    """
-    def prepared(i: int) -> pa.Table:
-        return _tokenized_chunk(lake, ids[i:i + chunk])
+    One pass over the lake: the new articles' columns are copied once into ``staging`` (a Parquet
+    file beside the index), and the chunks are read back from it. Reading each chunk from the lake
+    instead (a semi-join on its ids) scanned every article's body per chunk, because article ids
+    are hashes spread over every data file, so a rebuild read the lake N/chunk times (200 times
+    at a million articles). Every lake query is still read to the end at once: an open result would
+    hold a read lock on a SQLite catalog and make other runs' commits fail.
 
-    starts = list(range(0, len(ids), chunk))
+    Bounded memory: one Arrow table of all new bodies overflowed Arrow's 2 GB string buffer at a
+    million articles, and DuckDB cannot spill the list aggregates that build a segment's postings
+    (20k SaudiNewsNet articles at once exceeded a 1 GB cap; with 5k the million-article build ran
+    under it, and a 100k-article rebuild under 256 MB and 128 MB: a segment's size sets it, not
+    the index's). The next chunk is read and tokenized in a thread while this one is indexed
+    (DuckDB releases the GIL while it indexes).
+    """
+    if not ids:
+        return 0
+    lake.register("_wanted", pa.table({"article_id": pa.array(ids, pa.string())}))
+    try:
+        lake.execute(
+            "COPY (SELECT a.article_id, a.title, a.body, a.source, a.published_at, a.run_id, a.match_key "
+            f"FROM articles a SEMI JOIN _wanted w USING (article_id)) TO '{staging}' "
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {chunk})")
+    finally:
+        lake.unregister("_wanted")
+    chunks = _staged_chunks(staging, chunk)
     with ThreadPoolExecutor(1, thread_name_prefix="search-tokenize") as ahead:
-        upcoming = ahead.submit(prepared, starts[0]) if starts else None
-        for k in range(len(starts)):
-            assert upcoming is not None
-            rows = upcoming.result()
-            upcoming = ahead.submit(prepared, starts[k + 1]) if k + 1 < len(starts) else None
+        upcoming = ahead.submit(_next_tokenized, chunks)
+        while (rows := upcoming.result()) is not None:
+            upcoming = ahead.submit(_next_tokenized, chunks)
             _add_segment(con, rows)
     return len(ids)
 
 
-def _tokenized_chunk(lake: duckdb.DuckDBPyConnection, ids: list[str]) -> pa.Table:
-    """The docs columns of ``ids`` read from the lake, plus ``text``: their index tokens."""
-    lake.register("_wanted", pa.table({"article_id": pa.array(ids, pa.string())}))
-    try:
-        part = lake.execute(
-            "SELECT a.article_id, a.title, a.body, a.source, a.published_at, a.run_id, a.match_key "
-            "FROM articles a SEMI JOIN _wanted w USING (article_id) ORDER BY a.article_id").to_arrow_table()
-    finally:
-        lake.unregister("_wanted")
+def _staged_chunks(path: Path, chunk: int) -> Iterator[pa.Table]:
+    """The staged articles, ``chunk`` rows at a time (the last chunk holds the rest)."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk):
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, chunk)
+            rest = table.slice(chunk)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
+
+
+def _next_tokenized(chunks: Iterator[pa.Table]) -> pa.Table | None:
+    """The next chunk's docs columns plus ``text``, its index tokens; None after the last."""
+    part = next(chunks, None)
+    if part is None:
+        return None
     texts = [index_text(mk if mk else matching_key(f"{t or ''}\n{b or ''}"))
              for mk, t, b in zip(part.column("match_key").to_pylist(), part.column("title").to_pylist(),
                                  part.column("body").to_pylist())]

@@ -185,3 +185,56 @@ def test_index_writer_has_its_own_smaller_memory_cap(tmp_path: Path, monkeypatch
     assert cap() == "244.1 MiB"  # 256 MB
     monkeypatch.setenv("AKHBAR_SEARCH_MEMORY_LIMIT", "512MB")
     assert cap() == "488.2 MiB"
+
+
+def test_a_refresh_reads_the_lake_once_however_many_chunks(tmp_path: Path) -> None:
+    """Article ids are hashes spread over every data file, so reading each chunk from the lake by
+    its ids scanned every body once per chunk (O(N²/chunk) for a rebuild). The new articles are
+    copied out once and the chunks read back from that copy: one lake query for any chunk count."""
+    from akhbar.warehouse import search as s
+
+    wh = Warehouse(tmp_path / "wh")
+    rows = [_article(f"خبر رقم {i}", f"قال الوزير في اليوم {i} إن الناتو اجتمع.") for i in range(7)]
+    _publish(wh, rows)
+    lake = wh.connect(read_only=True)
+    index = s._connect_file(tmp_path / "index.duckdb", read_only=False)
+    for ddl in s._INDEX_DDL:
+        index.execute(ddl)
+
+    class Counting:
+        """The lake connection, counting the statements run on it."""
+
+        def __init__(self) -> None:
+            self.statements = 0
+
+        def execute(self, *args):
+            self.statements += 1
+            return lake.execute(*args)
+
+        def __getattr__(self, name: str):
+            return getattr(lake, name)
+
+    counting = Counting()
+    staging = tmp_path / "staged.parquet"
+    ids = sorted(r["article_id"] for r in rows)
+    assert s._index_articles(counting, index, ids, staging, chunk=2) == 7
+    lake.close()
+    assert counting.statements == 1
+    assert sorted(index.execute("SELECT docs FROM segments").fetchall()) == [(1,), (2,), (2,), (2,)]
+    assert sorted(r[0] for r in index.execute("SELECT article_id FROM docs").fetchall()) == ids
+    assert index.execute("SELECT count(DISTINCT docid) FROM docs").fetchone()[0] == 7
+    index.close()
+
+
+def test_a_refresh_removes_what_a_crashed_refresh_left(seed_only) -> None:
+    """A refresh killed mid-way leaves its copy, spill folder and staged articles (named by its pid);
+    the next refresh, holding the lock, removes them and leaves other files alone."""
+    wh, _ = seed_only
+    (wh.root / "search.duckdb.4242.tmp").write_bytes(b"half an index")
+    (wh.root / "search.duckdb.4242.articles.parquet").write_bytes(b"half a copy")
+    (wh.root / "search.duckdb.4242.tmp.tmp").mkdir()
+    (wh.root / "search.duckdb.4242.tmp.tmp" / "spill.block").write_bytes(b"x")
+    (wh.root / "search.duckdb.notes.txt").write_text("a user's file")
+    refresh_search_index(wh, rebuild=True)
+    assert sorted(p.name for p in wh.root.glob("search.duckdb*")) == ["search.duckdb", "search.duckdb.notes.txt"]
+    assert search(wh, "الناتو")
