@@ -121,3 +121,40 @@ def test_saudinewsnet_day_loses_signoffs_and_sms_blocks(saudinewsnet_zips: list[
     assert sum("انتهى //" in a["content"] for a in articles) > 0
     assert not any("انتهى //" in c.body for c in cleaned)
     assert not any("88591 - Stc" in c.body or "مسافة ثم الرسالة" in c.body for c in cleaned)
+
+
+def test_template_counts_stay_bounded_and_keep_every_template(monkeypatch) -> None:
+    """Every article brings its own edge lines, so exact counts grew with the corpus. Past the cap
+    the rarest keys are dropped; the footer every tenth article carries, and a sign-off that only
+    starts late, are still judged template exactly as with unbounded counts."""
+    from akhbar.tasks import clean
+
+    def word(i: int) -> str:  # numbers are masked in template keys: unique lines need unique letters
+        return "".join("ابتثجحخدذر"[int(d)] for d in str(i))
+
+    def article(i: int) -> str:
+        lines = [f"افتتاحية {word(i)} عن موضوع {word(i * 7)}", "فقرة من متن الخبر لا تتكرر في الحواف أبدا هنا"]
+        if i % 10 == 0:
+            lines.append("تابعونا على تويتر وفيسبوك")
+        if i >= 1500 and i % 5 == 0:
+            lines.append("// انتهى //")
+        return "\n".join(lines + [f"خاتمة {word(i)}"])
+
+    def counted(cap: int) -> tuple[TemplateStats, list[int]]:
+        monkeypatch.setattr(clean, "MAX_TEMPLATE_KEYS", cap)
+        stats, held = TemplateStats(min_articles=10, min_share=0.02), []
+        for start in range(0, 2000, 100):  # merged chunk by chunk, as the warm-up does
+            part = TemplateStats(**stats.settings())
+            for i in range(start, start + 100):
+                part.observe("paper", article(i))
+            stats.merge(part)
+            held.append(sum(len(c) for c in stats.counts.values()))
+        return stats, held
+
+    exact, held_exact = counted(10**9)
+    bounded, held = counted(1000)
+    assert held_exact[-1] > 10_000 and max(held) <= 1000  # the cap holds; exact counts did not stop
+    for line in ("تابعونا على تويتر وفيسبوك", "// انتهى //", f"خاتمة {word(7)}", f"افتتاحية {word(3)} عن موضوع {word(21)}"):
+        assert bounded.is_template("paper", line) == exact.is_template("paper", line)
+    assert exact.is_template("paper", "// انتهى //") and not exact.is_template("paper", f"خاتمة {word(7)}")
+    assert bounded.compact().counts == exact.compact().counts
