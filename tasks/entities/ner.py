@@ -60,12 +60,16 @@ class Mention:
 # --------------------------------------------------------------------------- fast CRF
 
 
-# Word types whose score vectors stay cached between passes (~1 KB each, see _TypeScorer.trim).
+# Word types whose score vectors stay cached between passes (~0.4 KB each, see _TypeScorer.trim).
 # Below 2**17 = 131,072 on purpose: the arrays double when full, so a cap just above a power of
-# two pays for twice its rows. At 150,000 the score matrix reached 262,144 rows (189 MB) and a
+# two pays for twice its rows. At 150,000 the float64 score matrix reached 262,144 rows (189 MB) and a
 # worker peaked at 609-622 MB on SaudiNewsNet; at 120,000 it stays at 131,072 rows and a worker
 # at 558-571 MB, with tagging no slower (docs/benchmarks.md).
 MAX_CACHED_TYPES = 120_000
+# The cached score vectors are stored in single precision: at 131,072 rows of 90 columns they are
+# 47 MB per worker instead of 94. Each vector is a sum of float64 weights rounded once (relative
+# error ~6e-8); the unary scores are summed and decoded in float64 (docs/decisions.md).
+V_DTYPE = np.float32
 # Documents decoded together by ArabicNER.extract_many (see there).
 DOCS_PER_PASS = 200
 
@@ -127,7 +131,7 @@ class _TypeScorer:
         self.label_lex: dict[str, tuple[int, int, int, int]] = {}  # base -> lexicon codes (second pass)
         self.lex = np.zeros((4096, 4), dtype=np.int64)
         self._cap = 4096
-        self.V = np.zeros((self._cap, col), dtype=np.float64)
+        self.V = np.zeros((self._cap, col), dtype=V_DTYPE)
         self.keys = np.full(self._cap, -1, dtype=np.int64)
         self._n = 3
         # BOS / EOS pseudo-types: offsets != 0 only, as in training
@@ -203,7 +207,7 @@ class _TypeScorer:
             return
         while self._cap < n:
             self._cap *= 2
-        nv = np.zeros((self._cap, self.ncol), dtype=np.float64)
+        nv = np.zeros((self._cap, self.ncol), dtype=V_DTYPE)
         nv[: self._n] = self.V[: self._n]
         self.V = nv
         nk = np.full(self._cap, -1, dtype=np.int64)
@@ -216,7 +220,7 @@ class _TypeScorer:
     def trim(self, max_types: int) -> bool:
         """Forget every cached word type once more than ``max_types`` are held; True if it did.
 
-        Why: a type's row of ``V`` is ~1 KB and news vocabulary keeps growing (a batch worker grew
+        Why: a type's row of ``V`` is ~0.4 KB and news vocabulary keeps growing (a batch worker grew
         by ~50 MB per 2,500 SaudiNewsNet articles), so an unbounded cache makes worker memory grow
         with the corpus. Only call it between passes: type and key ids handed out earlier become
         invalid. Rows 0–2 (none, BOS, EOS) are kept.
@@ -224,7 +228,7 @@ class _TypeScorer:
         if self._n <= max_types:
             return False
         self._cap = 4096
-        self.V = np.concatenate([self.V[:3], np.zeros((self._cap - 3, self.ncol), dtype=np.float64)])
+        self.V = np.concatenate([self.V[:3], np.zeros((self._cap - 3, self.ncol), dtype=V_DTYPE)])
         self.keys = np.full(self._cap, -1, dtype=np.int64)
         self.lex = np.zeros((self._cap, 4), dtype=np.int64)
         self._n = 3
@@ -396,7 +400,7 @@ class ArabicNER:
     def _unary(self, m: int, tid: np.ndarray, T: int) -> np.ndarray:
         V = self.scorer.V
         blk = self.scorer.block[m]
-        E = V[tid[:, 2: 2 + T], blk[0]]
+        E = V[tid[:, 2: 2 + T], blk[0]].astype(np.float64)  # stored as float32, summed and decoded in float64
         for o in (-2, -1, 1, 2):
             E += V[tid[:, 2 + o: 2 + o + T], blk[o]]
         return E

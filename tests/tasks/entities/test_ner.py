@@ -280,3 +280,22 @@ def test_sentence_tokens_equal_tokenizing_each_sentence():
     for spans in (split_sentences(text), [(0, 5), (4, 12), (12, 12), (15, 200)], [(3, 9), (9, 3)]):
         expected = [[(t, a + s, a + e) for t, s, e in tokenize(text[a:b])] for a, b in spans]
         assert sentence_tokens(text, spans) == [s for s in expected if s]
+
+
+def test_score_vectors_are_cached_in_single_precision_without_changing_tags(ner, monkeypatch):
+    """The type cache is most of a worker's NER memory; float32 rows halve it, and the tags, spans
+    and confidences stay those of float64 rows (the unary scores are summed in float64)."""
+    import numpy as np
+
+    from akhbar.tasks.entities import ner as ner_module
+
+    text = seed_text()
+    single = ArabicNER._load_uncached(ner.model_dir)
+    got = single.extract(text)
+    assert single.scorer.V.dtype == np.float32
+    monkeypatch.setattr(ner_module, "V_DTYPE", np.float64)
+    double = ArabicNER._load_uncached(ner.model_dir)
+    want = double.extract(text)
+    assert double.scorer.V.dtype == np.float64
+    assert [(m.start, m.end, m.label, m.method) for m in got] == [(m.start, m.end, m.label, m.method) for m in want]
+    assert max(abs(a.confidence - b.confidence) for a, b in zip(got, want)) < 1e-5
