@@ -153,7 +153,11 @@ _PUNCT_SPACE = str.maketrans({c: " " for c in "-_/–—،,:;"})
 _ABD = re.compile(r"(?:(?<=\s)|^)عبد (?=ال)")  # «عبد الحميد» and «عبدالحميد» are the same name
 
 
-@lru_cache(maxsize=500_000)
+# Most keys asked for are n-grams seen once: 8,000 SaudiNewsNet records asked for 305,000 distinct
+# keys, 57% of calls hit with 500,000 entries and 54% with 100,000. In a worker probe the smaller
+# memo ended 29 MB lower after those records (~140 bytes an entry), at the same CPU time: full, the
+# larger one holds ~70 MB in every process (flow and each worker), the smaller ~14 MB.
+@lru_cache(maxsize=100_000)
 def mkey(text: str) -> str:
     """Matching key used for every lookup: ``normalize.matching_key`` + Latin accents folded,
     punctuation dropped and «عبد ال…» joined, so "Choïgou" ~ "choigou" and "U.S." ~ "us"."""
