@@ -393,14 +393,15 @@ def _staged_chunks(path: Path, chunk: int) -> Iterator[pa.Table]:
     """The staged articles, ``chunk`` rows at a time (the last chunk holds the rest)."""
     pending: list[pa.RecordBatch] = []
     held = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk):
-        pending.append(batch)
-        held += batch.num_rows
-        while held >= chunk:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, chunk)
-            rest = table.slice(chunk)
-            pending, held = rest.to_batches(), rest.num_rows
+    with pq.ParquetFile(path) as staged:
+        for batch in staged.iter_batches(batch_size=chunk):
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= chunk:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, chunk)
+                rest = table.slice(chunk)
+                pending, held = rest.to_batches(), rest.num_rows
     if held:
         yield pa.Table.from_batches(pending)
 
