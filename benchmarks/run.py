@@ -248,6 +248,9 @@ def gold_drift_row(label: str, warehouse: Path) -> tuple[str, str]:
     from akhbar.warehouse.lake import Warehouse
 
     con = Warehouse(warehouse).connect()
+    # A one-off full recompute, not a pipeline writer: at a million articles the writer's 1 GB
+    # cap ran out of memory (an out-of-memory error, after a 1.8-hour run).
+    con.execute("SET memory_limit = '8GB'")
     try:
         counts = gold.drift(con)
     finally:
