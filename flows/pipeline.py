@@ -33,7 +33,7 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.context import get_run_context
+from prefect.context import FlowRunContext, get_run_context
 from prefect.utilities.annotations import quote
 
 from akhbar import progress
@@ -173,13 +173,21 @@ def new_run_id() -> str:
 
 
 def call(task_fn: Any, *args: Any) -> Any:
-    """Call a Prefect task with every argument wrapped in ``quote``.
+    """Call a Prefect task with every argument wrapped in ``quote``, then forget its result's links.
 
     Prefect walks each task argument recursively (to resolve futures and record dependencies);
     on a batch of 3,000 records that walk cost 63 s of a 110 s run (measured with pyinstrument).
-    Our arguments never hold futures, so they are passed opaque.
+    Our arguments never hold futures, so they are passed opaque. For the same dependency tracking
+    Prefect maps the id of every element of a returned list to its task run, in a dict that lives
+    as long as the flow run: one entry per audited article, 95,778 entries (14 MB) at 99,000
+    articles. Quoted arguments never look those links up, so they are dropped.
     """
-    return task_fn(*(quote(a) for a in args))
+    try:
+        return task_fn(*(quote(a) for a in args))
+    finally:
+        context = FlowRunContext.get()
+        if context is not None:
+            context.run_results.clear()
 
 
 @task(name="open validator", cache_policy=NO_CACHE)

@@ -127,6 +127,26 @@ def test_batch_seconds_keep_one_figure_per_batch() -> None:
     assert summary.batch_seconds == {"publish": [1.0, 2.0, 0.0], "load linker": [0.0, 0.5, 0.25]}
 
 
+def test_task_results_are_not_linked_for_the_whole_run(prefect_harness) -> None:
+    """Prefect maps every element of a task's returned list to its task run for the flow run's
+    lifetime: one entry per audited article (95,778 at 100k articles). ``call`` drops them."""
+    from prefect import flow, task
+    from prefect.context import FlowRunContext
+
+    from akhbar.flows.pipeline import call
+
+    @task
+    def rows(n: int) -> list[dict[str, int]]:
+        return [{"i": i} for i in range(n)]
+
+    @flow
+    def many_batches() -> tuple[int, int]:
+        sizes = [len(call(rows, 1000)) for _ in range(3)]
+        return sum(sizes), len(FlowRunContext.get().run_results)
+
+    assert many_batches() == (3000, 0)
+
+
 def test_one_saudinewsnet_day(prefect_harness, tmp_path: Path, saudinewsnet_zips: list[Path]) -> None:
     from akhbar.flows.pipeline import ingest_flow
 

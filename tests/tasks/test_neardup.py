@@ -156,3 +156,37 @@ def test_loading_many_stored_articles_at_once_equals_one_by_one() -> None:
     many.add_existing_many(["a", "c"], ["a", "c"], blobs)
     batch = [("b", _key(VARIANT))]
     assert one.assign(batch) == many.assign(batch) and len(many) == 3
+
+
+def test_id_column_returns_what_was_stored_as_it_grows() -> None:
+    from akhbar.tasks.neardup import IdColumn
+
+    ids = IdColumn()
+    values = [f"{i:032x}" for i in range(3000)] + ["short", "خبر-عربي", "x" * 40]
+    for start in range(0, len(values), 700):
+        ids.extend(values[start:start + 700])
+    assert len(ids) == len(values) and [ids[i] for i in range(len(values))] == values
+
+
+def test_the_index_costs_under_200_bytes_an_article() -> None:
+    """What the flow keeps for every article in the warehouse: its id, its cluster when another's,
+    and its LSH band hashes. Python lists of ids and 64-bit hashes cost ~290 bytes an article."""
+    import tracemalloc
+
+    n = 20_000
+    rng = np.random.default_rng(5)
+    signatures = list(rng.integers(0, 2**32, size=(n, 128), dtype=np.uint32))
+    index = NearDupIndex(keep_signatures=False)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        ids = [f"{i:032x}" for i in range(n)]  # as read from the warehouse: strings only the index keeps
+        clusters = [ids[i - 1] if i % 20 == 0 else ids[i] for i in range(n)]  # one in 20 joined another
+        index.add_existing_many(ids, clusters, signatures)
+        del ids, clusters
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(index) == n and held / n < 200, held / n
+    found = index.assign([("new", "")], get_keys=lambda wanted: {})
+    assert found["new"].cluster_id == "new"
