@@ -300,28 +300,26 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
             try:
                 for ddl in (*_INDEX_DDL, _META_DDL):
                     con.execute(ddl)
-                known = pa.table({"article_id": pa.array(
-                    [r[0] for r in con.execute("SELECT article_id FROM docs").fetchall()], pa.string())})
+                known = con.execute("SELECT article_id FROM docs").to_arrow_table()
                 lake.register("_indexed", known)
-                try:
-                    orphans = lake.execute("SELECT count(*) FROM _indexed i ANTI JOIN articles a USING (article_id)"
-                                           ).fetchone()[0]
-                    if orphans and not reason:
-                        reason = f"{orphans} indexed articles are not in the lake"
-                        for table in ("docs", "terms", "postings", "segments"):
-                            con.execute(f"DELETE FROM {table}")
-                        known = known.slice(0, 0)
-                        lake.unregister("_indexed")
-                        lake.register("_indexed", known)
-                    new_ids = [r[0] for r in lake.execute(
-                        "SELECT article_id FROM articles a ANTI JOIN _indexed i USING (article_id) "
-                        "ORDER BY article_id").fetchall()]
+                try:  # ids only: indexed articles the lake lacks, and lake articles not indexed
+                    orphans, fresh = lake.execute(
+                        "SELECT (SELECT count(*) FROM _indexed i ANTI JOIN articles a USING (article_id)), "
+                        "(SELECT count(*) FROM articles a ANTI JOIN _indexed i USING (article_id))").fetchone()
                 finally:
                     lake.unregister("_indexed")
-                try:
-                    added = _index_articles(lake, con, new_ids, staging)
-                finally:
-                    staging.unlink(missing_ok=True)
+                if orphans and not reason:
+                    reason = f"{orphans} indexed articles are not in the lake"
+                    for table in ("docs", "terms", "postings", "segments"):
+                        con.execute(f"DELETE FROM {table}")
+                    known, fresh = known.slice(0, 0), lake_count
+                added = 0
+                if fresh:  # else skip the copy: it reads every body in the lake
+                    _cap_memory(lake, work.with_name(work.name + ".lake"))
+                    try:
+                        added = _index_articles(lake, con, known, staging)
+                    finally:
+                        staging.unlink(missing_ok=True)
                 compact(con)
                 total = con.execute("SELECT count(*) FROM docs").fetchone()[0]
                 meta_rows = {"version": INDEX_VERSION, "lake_snapshot": str(snapshot), "last_run_id": last_run or "",
@@ -352,16 +350,31 @@ def _remove_leftovers(root: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, ids: list[str],
+def _cap_memory(lake: duckdb.DuckDBPyConnection, spill: Path) -> None:
+    """Cap the refresh's lake connection as the lake's writer is capped, spilling to ``spill``.
+
+    Why: read-only connections are uncapped (DuckDB's default is 80% of RAM), and the refresh's
+    copy of the new articles' columns is the biggest lake read of a run. It needs more than the
+    index writer's 256 MB (a 122,880-row group of bodies at once: out of memory at 256 MB); with
+    512 MB or 1 GB it took 420–490 MB over the process's base for 328,504 articles.
+    """
+    lake.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '1GB')}'")
+    lake.execute(f"SET temp_directory = '{spill}'")
+
+
+def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, indexed: pa.Table,
                     staging: Path, chunk: int = 5_000) -> int:
-    """Tokenize ``ids`` and index them as one new segment per ``chunk`` articles.
+    """Tokenize the articles not in ``indexed`` (an ``article_id`` table) and index them as one new
+    segment per ``chunk`` articles; returns how many were added.
 
     One pass over the lake: the new articles' columns are copied once into ``staging`` (a Parquet
-    file beside the index), and the chunks are read back from it. Reading each chunk from the lake
-    instead (a semi-join on its ids) scanned every article's body per chunk, because article ids
-    are hashes spread over every data file, so a rebuild read the lake N/chunk times (200 times
-    at a million articles). Every lake query is still read to the end at once: an open result would
-    hold a read lock on a SQLite catalog and make other runs' commits fail.
+    file beside the index), selected by an anti-join on the ids already indexed, and the chunks
+    are read back from it (listing the new ids first held a million Python strings at 1M).
+    Reading each chunk from the lake instead (a semi-join on its ids) scanned every article's body
+    per chunk, because article ids are hashes spread over every data file, so a rebuild read the
+    lake N/chunk times (200 times at a million articles). Every lake query is still read to the
+    end at once: an open result would hold a read lock on a SQLite catalog and make other runs'
+    commits fail.
 
     Bounded memory: one Arrow table of all new bodies overflowed Arrow's 2 GB string buffer at a
     million articles, and DuckDB cannot spill the list aggregates that build a segment's postings
@@ -370,30 +383,37 @@ def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnect
     the index's). The next chunk is read and tokenized in a thread while this one is indexed
     (DuckDB releases the GIL while it indexes).
     """
-    if not ids:
-        return 0
-    lake.register("_wanted", pa.table({"article_id": pa.array(ids, pa.string())}))
+    lake.register("_indexed", indexed)
     try:
         lake.execute(
             "COPY (SELECT a.article_id, a.title, a.body, a.source, a.published_at, a.run_id, a.match_key "
-            f"FROM articles a SEMI JOIN _wanted w USING (article_id)) TO '{staging}' "
+            f"FROM articles a ANTI JOIN _indexed i USING (article_id)) TO '{staging}' "
             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {chunk})")
     finally:
-        lake.unregister("_wanted")
+        lake.unregister("_indexed")
+    added = pq.read_metadata(staging).num_rows
+    if not added:
+        return 0
     chunks = _staged_chunks(staging, chunk)
     with ThreadPoolExecutor(1, thread_name_prefix="search-tokenize") as ahead:
         upcoming = ahead.submit(_next_tokenized, chunks)
         while (rows := upcoming.result()) is not None:
             upcoming = ahead.submit(_next_tokenized, chunks)
             _add_segment(con, rows)
-    return len(ids)
+    return added
 
 
 def _staged_chunks(path: Path, chunk: int) -> Iterator[pa.Table]:
-    """The staged articles, ``chunk`` rows at a time (the last chunk holds the rest)."""
+    """The staged articles, ``chunk`` rows at a time (the last chunk holds the rest).
+
+    ``pre_buffer=False``: with Arrow's default, the reader fetches the column chunks of every row
+    group ahead, so the staged file ended up in memory whole (Arrow's pool held 223 MB reading a
+    161 MB file of 100k articles, and grew with the refresh); without it, one row group at a time
+    (84 MB).
+    """
     pending: list[pa.RecordBatch] = []
     held = 0
-    with pq.ParquetFile(path) as staged:
+    with pq.ParquetFile(path, pre_buffer=False) as staged:
         for batch in staged.iter_batches(batch_size=chunk):
             pending.append(batch)
             held += batch.num_rows

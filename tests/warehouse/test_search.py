@@ -6,6 +6,7 @@ import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from akhbar.tasks.normalize import matching_key, normalize_display
@@ -187,6 +188,23 @@ def test_index_writer_has_its_own_smaller_memory_cap(tmp_path: Path, monkeypatch
     assert cap() == "488.2 MiB"
 
 
+def test_the_refresh_reads_the_lake_under_the_writer_cap(tmp_path: Path, monkeypatch) -> None:
+    """Read-only connections default to 80% of RAM; the refresh's copy of every new article is
+    the run's biggest lake read, so its connection gets the lake writer's cap."""
+    from akhbar.warehouse.search import _cap_memory
+
+    wh = Warehouse(tmp_path / "wh")
+    _publish(wh, [_article("خبر", "قال الوزير إن الناتو اجتمع.")])
+    monkeypatch.setenv("AKHBAR_DUCKDB_MEMORY_LIMIT", "2GB")
+    lake = wh.connect(read_only=True)
+    try:
+        assert lake.execute("SELECT current_setting('memory_limit')").fetchone()[0] != "1.8 GiB"
+        _cap_memory(lake, tmp_path / "spill")
+        assert lake.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "1.8 GiB"
+    finally:
+        lake.close()
+
+
 def test_a_refresh_reads_the_lake_once_however_many_chunks(tmp_path: Path) -> None:
     """Article ids are hashes spread over every data file, so reading each chunk from the lake by
     its ids scanned every body once per chunk (O(N²/chunk) for a rebuild). The new articles are
@@ -217,13 +235,58 @@ def test_a_refresh_reads_the_lake_once_however_many_chunks(tmp_path: Path) -> No
     counting = Counting()
     staging = tmp_path / "staged.parquet"
     ids = sorted(r["article_id"] for r in rows)
-    assert s._index_articles(counting, index, ids, staging, chunk=2) == 7
+    none_indexed = pa.table({"article_id": pa.array([], pa.string())})
+    assert s._index_articles(counting, index, none_indexed, staging, chunk=2) == 7
     lake.close()
     assert counting.statements == 1
     assert sorted(index.execute("SELECT docs FROM segments").fetchall()) == [(1,), (2,), (2,), (2,)]
     assert sorted(r[0] for r in index.execute("SELECT article_id FROM docs").fetchall()) == ids
     assert index.execute("SELECT count(DISTINCT docid) FROM docs").fetchone()[0] == 7
     index.close()
+
+
+def test_a_refresh_with_no_new_article_copies_nothing(tmp_path: Path, monkeypatch) -> None:
+    """The copy of new articles reads every body in the lake; when the lake moved on without new
+    articles (another table written), the refresh counts ids and skips it."""
+    from akhbar.warehouse import search as s
+
+    wh = Warehouse(tmp_path / "wh")
+    _publish(wh, [_article("خبر", "قال الوزير إن الناتو اجتمع.")])
+    assert refresh_search_index(wh).added == 1
+    con = wh.connect()
+    con.execute("CREATE TABLE notes AS SELECT 1 AS x")  # a new lake snapshot, no new article
+    con.close()
+
+    def no_copy(*args):
+        raise AssertionError("copied the lake's articles with nothing new to index")
+
+    monkeypatch.setattr(s, "_index_articles", no_copy)
+    stats = refresh_search_index(wh)
+    assert (stats.mode, stats.added, stats.total) == ("incremental", 0, 1)
+    assert search(wh, "الناتو")
+
+
+def test_staged_articles_are_read_a_row_group_at_a_time(tmp_path: Path) -> None:
+    """Arrow's reader by default fetches every row group's bytes ahead, so the staged copy of all
+    new articles (a million at a full rebuild) sat in memory whole. Read back, the chunks must
+    hold a few row groups at most, however big the file."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    from akhbar.warehouse import search as s
+
+    path, rows = tmp_path / "staged.parquet", 2000
+    texts = [os.urandom(500).hex() for _ in range(rows)]  # incompressible: ~2 MB a row group
+    with pq.ParquetWriter(path, pa.schema([("body", pa.string())]), compression="zstd") as writer:
+        for _ in range(40):
+            writer.write_table(pa.table({"body": texts}), row_group_size=rows)
+    pool = pa.default_memory_pool()
+    base, peak, seen = pool.bytes_allocated(), 0, 0
+    for part in s._staged_chunks(path, rows):
+        peak, seen = max(peak, pool.bytes_allocated() - base), seen + part.num_rows
+    assert seen == 40 * rows
+    assert peak < path.stat().st_size / 4
 
 
 def test_a_refresh_removes_what_a_crashed_refresh_left(seed_only) -> None:
