@@ -4,8 +4,9 @@ The scaling run showed the flow growing with the warehouse (~1.2 KB an article a
 workers stayed flat. RSS alone cannot say what grows, so after every batch this records the
 sizes of what outlives a batch: the near-duplicate index, the entities and memo kept for the
 linker, Prefect's result links, DuckDB's buffer memory, and the C heap (glibc's ``mallinfo2``:
-bytes in use against bytes freed but kept, i.e. fragmentation). A row costs a ``gc`` walk
-(~0.1 s), so this is a probe to run beside the benchmarks, not part of them.
+bytes in use against bytes freed but kept, i.e. fragmentation). A row costs ~2 s (it rebuilds
+the linker and walks the objects it sizes), so this is a probe to run beside the benchmarks, not
+part of them.
 
     .venv/bin/python benchmarks/synth.py 100000 /tmp/synth100k
     .venv/bin/python benchmarks/flow_memory.py /tmp/synth100k --warehouse /tmp/wh_probe --out /tmp/probe.csv
