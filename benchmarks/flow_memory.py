@@ -86,14 +86,6 @@ def deep_mb(*roots: Any) -> float:
     return total / 2**20
 
 
-def run_results() -> int:
-    """Entries in Prefect's flow-run map from result ids to states (never pruned during a run)."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    return len(context.run_results) if context is not None else 0
-
-
 def linker_mb(state: Any) -> float:
     """MB of the entity linker as the next batch will rebuild it (dropped again at once)."""
     from akhbar.flows import pipeline
@@ -106,7 +98,7 @@ def snapshot(state: Any, batch_no: int, started: float) -> dict[str, Any]:
 
     articles, index_mb = neardup_mb(state.neardup)
     buffers, tags = duckdb_mb(state.con)
-    context = FlowRunContext.get()
+    links = FlowRunContext.get().run_results  # Prefect's map from result ids to task runs
     row = {
         "batch": batch_no, "seconds": round(time.perf_counter() - started, 1), "published": state.summary.published,
         "rss_mb": rss_mb(), "neardup_articles": articles, "neardup_mb": index_mb,
@@ -115,7 +107,7 @@ def snapshot(state: Any, batch_no: int, started: float) -> dict[str, Any]:
         "entities_mb": deep_mb(state.discovered, state.reference_matches, state.published_entities,
                                state.published_merges),
         "linker_mb": linker_mb(state),
-        "prefect_run_results": run_results(), "run_results_mb": deep_mb(context.run_results) if context else 0.0,
+        "prefect_run_results": len(links), "run_results_mb": deep_mb(links),
         "duckdb_mb": buffers, "gc_objects": len(gc.get_objects()), "py_blocks": sys.getallocatedblocks(),
         **heap(), "duckdb_tags": tags,
     }

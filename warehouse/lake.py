@@ -48,6 +48,12 @@ def extension_path(name: str) -> str:
     return str(path)
 
 
+def cap_memory(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+    """The lake writer's DuckDB memory cap (``AKHBAR_DUCKDB_MEMORY_LIMIT``, 1 GB), spilling to ``spill``."""
+    con.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '1GB')}'")
+    con.execute(f"SET temp_directory = '{spill}'")
+
+
 def new_connection(extensions: tuple[str, ...] = ("sqlite_scanner", "ducklake")) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the given extensions loaded from disk and auto-install disabled."""
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
@@ -184,9 +190,7 @@ class Warehouse:
             self.data_path.mkdir(parents=True, exist_ok=True)
             # DuckDB's default cache is 80% of RAM; a writer's working set is one batch. Capped,
             # it spills to disk instead (measured: the flow process peaked at 1.6 GB uncapped).
-            spill = self.root / "tmp"
-            con.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '1GB')}'")
-            con.execute(f"SET temp_directory = '{spill}'")
+            cap_memory(con, self.root / "tmp")
             con.execute("SET preserve_insertion_order = false")  # lets big inserts stream and spill
             # DuckDB keeps what it reads of a file in an external file cache that only memory
             # pressure empties, and a writer creates new files every batch (gold refreshes,

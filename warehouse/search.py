@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from akhbar.tasks.normalize import matching_key
-from akhbar.warehouse.lake import CATALOG_NAME, Warehouse, WarehouseError
+from akhbar.warehouse.lake import CATALOG_NAME, Warehouse, WarehouseError, cap_memory
 
 SEARCH_FILE = "search.duckdb"
 SEARCH_CATALOG = "search_index"
@@ -315,7 +315,11 @@ def refresh_search_index(warehouse: Warehouse | Path | str, rebuild: bool = Fals
                     known, fresh = known.slice(0, 0), lake_count
                 added = 0
                 if fresh:  # else skip the copy: it reads every body in the lake
-                    _cap_memory(lake, work.with_name(work.name + ".lake"))
+                    # Read-only connections are uncapped (80% of RAM) and this copy is a run's
+                    # biggest lake read. The index writer's 256 MB is too little for it (a
+                    # 122,880-row group of bodies at once); with 512 MB or 1 GB it took 420–490 MB
+                    # over the process's base for 328,504 articles. So: the lake writer's cap.
+                    cap_memory(lake, work.with_name(work.name + ".lake"))
                     try:
                         added = _index_articles(lake, con, known, staging)
                     finally:
@@ -348,18 +352,6 @@ def _remove_leftovers(root: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-
-
-def _cap_memory(lake: duckdb.DuckDBPyConnection, spill: Path) -> None:
-    """Cap the refresh's lake connection as the lake's writer is capped, spilling to ``spill``.
-
-    Why: read-only connections are uncapped (DuckDB's default is 80% of RAM), and the refresh's
-    copy of the new articles' columns is the biggest lake read of a run. It needs more than the
-    index writer's 256 MB (a 122,880-row group of bodies at once: out of memory at 256 MB); with
-    512 MB or 1 GB it took 420–490 MB over the process's base for 328,504 articles.
-    """
-    lake.execute(f"SET memory_limit = '{os.environ.get('AKHBAR_DUCKDB_MEMORY_LIMIT', '1GB')}'")
-    lake.execute(f"SET temp_directory = '{spill}'")
 
 
 def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, indexed: pa.Table,

@@ -191,7 +191,7 @@ def test_index_writer_has_its_own_smaller_memory_cap(tmp_path: Path, monkeypatch
 def test_the_refresh_reads_the_lake_under_the_writer_cap(tmp_path: Path, monkeypatch) -> None:
     """Read-only connections default to 80% of RAM; the refresh's copy of every new article is
     the run's biggest lake read, so its connection gets the lake writer's cap."""
-    from akhbar.warehouse.search import _cap_memory
+    from akhbar.warehouse.lake import cap_memory
 
     wh = Warehouse(tmp_path / "wh")
     _publish(wh, [_article("خبر", "قال الوزير إن الناتو اجتمع.")])
@@ -199,7 +199,7 @@ def test_the_refresh_reads_the_lake_under_the_writer_cap(tmp_path: Path, monkeyp
     lake = wh.connect(read_only=True)
     try:
         assert lake.execute("SELECT current_setting('memory_limit')").fetchone()[0] != "1.8 GiB"
-        _cap_memory(lake, tmp_path / "spill")
+        cap_memory(lake, tmp_path / "spill")
         assert lake.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "1.8 GiB"
     finally:
         lake.close()
