@@ -137,7 +137,7 @@ def _exit_with_parent(parent: int) -> None:
 
 def merge_analyses(parts: Sequence[Analysis]) -> Analysis:
     """One batch's analysis from the analyses of its chunks, in chunk order."""
-    prepared, tagged = PreparedBatch(), TaggedBatch()
+    prepared = PreparedBatch()
     stats: TemplateStats | None = None
     timings: dict[str, float] = {}
     for part in parts:
@@ -148,8 +148,5 @@ def merge_analyses(parts: Sequence[Analysis]) -> Analysis:
         prepared.fingerprints.update(part.prepared.fingerprints)
         if part.prepared.templates_seen is not None:
             stats = part.prepared.templates_seen if stats is None else stats.merge(part.prepared.templates_seen)
-        tagged.mentions.update(part.tagged.mentions)
-        tagged.sentences.update(part.tagged.sentences)
-        tagged.quantities.update(part.tagged.quantities)
     prepared.templates_seen = stats
-    return Analysis(prepared, tagged, timings)
+    return Analysis(prepared, TaggedBatch.merge([part.tagged for part in parts]), timings)

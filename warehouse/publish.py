@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from akhbar.tasks.validate import ValidationError, ValidationOutcome, Validator
@@ -32,26 +33,40 @@ AUDITED_TABLES = tuple(ID_COLUMNS)
 
 @dataclass
 class BatchTables:
-    """Rows to append, per table name (dicts in the table's column layout).
+    """Rows to append, per table name: dicts in the table's column layout, or Arrow tables.
 
     ``pipeline_version`` is stamped here on every row of a table that has the column and a row that
     carries none: every published row passes through one batch, so no row builder can forget it.
+    Tables with many rows a batch (mentions, sentences, quantities) arrive as Arrow tables, which
+    cost a fraction of their rows as dicts.
     """
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tables: dict[str, list[pa.Table]] = field(default_factory=dict)
     pipeline_version: str | None = None
 
-    def add(self, table: str, rows: list[dict[str, Any]]) -> None:
-        if self.pipeline_version is not None and "pipeline_version" in TABLES[table].column_names:
+    def add(self, table: str, rows: list[dict[str, Any]] | pa.Table) -> None:
+        stamp = self.pipeline_version is not None and "pipeline_version" in TABLES[table].column_names
+        if isinstance(rows, pa.Table):
+            rows = TABLES[table].conform(rows)
+            if stamp:
+                i = rows.schema.get_field_index("pipeline_version")
+                rows = rows.set_column(i, "pipeline_version", pc.fill_null(rows.column(i), self.pipeline_version))
+            self.tables.setdefault(table, []).append(rows)
+            return
+        if stamp:
             rows = [r if r.get("pipeline_version") else {**r, "pipeline_version": self.pipeline_version}
                     for r in rows]
         self.rows.setdefault(table, []).extend(rows)
 
     def arrow(self, table: str) -> pa.Table:
-        return TABLES[table].from_rows(self.rows.get(table, []))
+        parts = self.tables.get(table, [])
+        if table in self.rows or not parts:
+            parts = [TABLES[table].from_rows(self.rows.get(table, [])), *parts]
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
     def count(self, table: str) -> int:
-        return len(self.rows.get(table, []))
+        return len(self.rows.get(table, [])) + sum(t.num_rows for t in self.tables.get(table, []))
 
 
 def suite_parameters(settings_min_body_chars: int, now: datetime | None = None) -> dict[str, Any]:

@@ -11,9 +11,10 @@ Non-Arabic articles get gazetteer-only place/country mentions for now (see docs/
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from akhbar.tasks.dates import find_date_mentions
 from akhbar.tasks.entities.linking import EntityLinker, EntityMerge, EntityRecord
@@ -21,21 +22,24 @@ from akhbar.tasks.entities.ner import DOCS_PER_PASS, ArabicNER, Mention
 from akhbar.tasks.entities.ner_features import document_tokens
 from akhbar.tasks.entities.numbers import find_numeric_mentions
 from akhbar.tasks.segment import segment
+from akhbar.warehouse.schema import DocumentRows, keyed_empty, rows_of
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass
 class EntityBatch:
-    """Rows per candidate, keyed by the candidate's ``raw_id``: two candidates can share an
-    ``article_id`` (the same story) while their bodies, and so their offsets, differ."""
+    """A batch's mention, quantity and sentence rows, each table keyed by the candidate's ``raw_id``
+    (see :class:`~akhbar.warehouse.schema.DocumentRows`)."""
 
-    mentions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    quantities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    sentences: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    mentions: pa.Table = field(default_factory=lambda: keyed_empty("entity_mentions"))
+    quantities: pa.Table = field(default_factory=lambda: keyed_empty("quantities"))
+    sentences: pa.Table = field(default_factory=lambda: keyed_empty("sentences"))
 
-    def rows_for(self, table: str, raw_ids: set[str]) -> list[dict[str, Any]]:
+    def rows_for(self, table: str, raw_ids: set[str]) -> pa.Table:
         """Rows of ``table`` (mentions, quantities, sentences) for the candidates that are published."""
-        by_raw: dict[str, list[dict[str, Any]]] = getattr(self, table)
-        return [row for rid in sorted(raw_ids) for row in by_raw.get(rid, [])]
+        return rows_of(getattr(self, table), raw_ids)
 
 
 def _sentence_index(starts: list[int], offset: int) -> int:
@@ -72,12 +76,29 @@ class TaggedBatch:
 
     Tagging depends only on the text and on read-only models, so it can run in a worker process;
     linking (which mints and merges entity ids as evidence grows) runs where the run's state is.
-    Keyed by ``raw_id``.
+    Mentions are keyed by ``raw_id``; sentences and quantities are rows with a ``raw_id`` column.
     """
 
     mentions: dict[str, list[Mention]] = field(default_factory=dict)
-    sentences: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    quantities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    sentences: DocumentRows = field(default_factory=lambda: DocumentRows("sentences"))
+    quantities: DocumentRows = field(default_factory=lambda: DocumentRows("quantities"))
+
+    @classmethod
+    def merge(cls, parts: Sequence[TaggedBatch]) -> TaggedBatch:
+        """One batch from the batches of its chunks, in chunk order."""
+        out = cls()
+        for part in parts:
+            out.mentions.update(part.mentions)
+            out.sentences.extend(part.sentences)
+            out.quantities.extend(part.quantities)
+        return out
+
+    def sentence_starts(self) -> dict[str, list[int]]:
+        """Each document's sentence start offsets, in body order."""
+        starts: dict[str, list[int]] = defaultdict(list)
+        for raw_id, start in zip(self.sentences.columns["raw_id"], self.sentences.columns["start"]):
+            starts[raw_id].append(start)
+        return starts
 
 
 # The CRF tags Arabic articles this many at a time (its own pass size, so the passes are the same),
@@ -94,7 +115,8 @@ def tag_entities(articles: Sequence[dict[str, Any]], ner: Tagger, reference: Ent
     gazetteer names only. ``reference`` only answers "is this a known name" (it is never mutated
     here), so a linker built from the reference data alone gives the same answers in every process.
     """
-    out = TaggedBatch()
+    mentions_by_raw: dict[str, list[Mention]] = {}
+    sentence_rows, quantity_rows = DocumentRows("sentences"), DocumentRows("quantities")
     sentences = [segment(a["body"]) for a in articles]
     spans = [[(s.start, s.end) for s in sents] for sents in sentences]
     arabic = [i for i, a in enumerate(articles) if a.get("language") == "ar"]
@@ -123,32 +145,32 @@ def tag_entities(articles: Sequence[dict[str, Any]], ner: Tagger, reference: Ent
             taken = [(m.start, m.end) for m in found[i]]
             mentions = found[i] + [g for g in gazetteer_mentions(reference, body)
                                    if not any(s < g.end and g.start < e for s, e in taken)]
-        out.mentions[raw_id] = mentions or gazetteer_mentions(reference, body)
+        mentions_by_raw[raw_id] = mentions or gazetteer_mentions(reference, body)
         starts = [s.start for s in sentences[i]]
-        out.sentences[raw_id] = [
-            {"article_id": article_id, "sentence_index": k, "paragraph_index": s.paragraph_index,
-             "start": s.start, "end": s.end} for k, s in enumerate(sentences[i])]
-        out.quantities[raw_id] = [dict(row, run_id=run_id, pipeline_version=pipeline_version)
-                                  for row in quantities_of(article_id, body, starts, tz)]
-    return out
+        for k, s in enumerate(sentences[i]):
+            sentence_rows.append(raw_id, {"article_id": article_id, "sentence_index": k,
+                                          "paragraph_index": s.paragraph_index, "start": s.start, "end": s.end})
+        for row in quantities_of(article_id, body, starts, tz):
+            quantity_rows.append(raw_id, dict(row, run_id=run_id, pipeline_version=pipeline_version))
+    return TaggedBatch(mentions_by_raw, sentence_rows, quantity_rows)
 
 
 def link_entities(articles: Sequence[dict[str, Any]], tagged: TaggedBatch, linker: EntityLinker, *,
                   run_id: str, pipeline_version: str) -> EntityBatch:
     """Link each article's tagged mentions (one document at a time, in batch order) to entity ids."""
-    out = EntityBatch(quantities=tagged.quantities, sentences=tagged.sentences)
+    rows = DocumentRows("entity_mentions")
+    sentence_starts = tagged.sentence_starts()
     for article in articles:
         body, article_id, raw_id = article["body"], article["article_id"], article["raw_id"]
-        starts = [s["start"] for s in tagged.sentences.get(raw_id, [])]
-        rows = out.mentions.setdefault(raw_id, [])
+        starts = sentence_starts.get(raw_id, [])
         for m in linker.link_document(body, tagged.mentions.get(raw_id, [])):
-            rows.append({
+            rows.append(raw_id, {
                 "article_id": article_id, "entity_id": m.entity_id, "surface": m.surface,
                 "normalized": m.normalized, "label": m.label, "start": m.start, "end": m.end,
                 "sentence_index": _sentence_index(starts, m.start), "method": m.method,
                 "confidence": float(m.confidence), "run_id": run_id, "pipeline_version": pipeline_version,
             })
-    return out
+    return EntityBatch(rows.to_arrow(), tagged.quantities.to_arrow(), tagged.sentences.to_arrow())
 
 
 def extract_entities(articles: Sequence[dict[str, Any]], ner: ArabicNER, linker: EntityLinker, *,

@@ -45,7 +45,7 @@ ENTITY_TYPES = ("PER", "LOC", "ORG")
 _OFFSETS = (-2, -1, 0, 1, 2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a batch has ~75k: slots halve each one
 class Mention:
     """A named-entity span in the text: ``text[start:end] == self.text``."""
 
