@@ -520,8 +520,7 @@ def feed_records_from_bytes(
         fields = {k: v for k, v in fields.items() if v is not None}
         content = canonical_json(fields)
         where = f"{location}#{entry.get('id')}" if entry.get("id") else f"{location}#item{i}"
-        records.append(RawRecord(raw_id_for(content), where, source_name, "json", content, fields=fields,
-                                 url=fields.get("url")))
+        records.append(RawRecord(raw_id_for(content), where, source_name, "json", content, url=fields.get("url")))
         emitted.append(ident)
     return records, emitted, parsed
 

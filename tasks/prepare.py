@@ -19,7 +19,7 @@ from akhbar.tasks.clean import TemplateStats, body_lines, clean_article
 from akhbar.tasks.dates import publication_date
 from akhbar.tasks.decode import BinaryDataError, decode_bytes
 from akhbar.tasks.html_extract import extract_html
-from akhbar.tasks.ingest import FieldMap, RawRecord
+from akhbar.tasks.ingest import JSON_FORMATS, FieldMap, RawRecord
 from akhbar.tasks.language import detect_languages
 from akhbar.tasks.normalize import matching_key
 
@@ -82,7 +82,7 @@ def extract_fields(record: RawRecord, field_map: FieldMap) -> Fields:
 
     Raises ValueError (with a reason for quarantine) if the record has no readable text.
     """
-    if record.format in ("json", "jsonl"):
+    if record.format in JSON_FORMATS:
         got = field_map.extract(record.fields or {})
         body = _text(got["body"])
         if body is None:

@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from akhbar.faults import fault_point
-from akhbar.tasks.ingest import RawRecord
+from akhbar.tasks.ingest import JSON_FORMATS, RawRecord
 from akhbar.warehouse.lake import CATALOG_NAME, Warehouse, WarehouseError, extension_path
 from akhbar.warehouse.schema import GOLD_TABLES, TABLES, Table
 
@@ -183,18 +183,17 @@ def _by_arrival(firsts: Iterator[dict[str, Any]], repeats: Iterator[dict[str, An
 def rebuild_record(row: dict[str, Any]) -> RawRecord:
     """A raw record as ingestion produced it: the stored bytes, JSON parsed again, the ingest error."""
     fmt, content, error = row["format"], bytes(row["content"]), row.get("error")
-    fields = None
-    if error is None and fmt in ("json", "jsonl"):
+    if error is None and fmt in JSON_FORMATS:
         try:
             fields = json.loads(content)
         except ValueError as exc:
             error = f"invalid JSON: {exc}"
         else:
             if not isinstance(fields, dict):
-                fields, error = None, f"JSON value is a {type(fields).__name__}, expected an object with article fields"
+                error = f"JSON value is a {type(fields).__name__}, expected an object with article fields"
     elif error is None and fmt == "unknown":
         error = "unsupported file type"
-    return RawRecord(row["raw_id"], row["location"], row["source_name"], fmt, content, fields, error, row.get("url"))
+    return RawRecord(row["raw_id"], row["location"], row["source_name"], fmt, content, error, row.get("url"))
 
 
 def occurrence_records(wh: Warehouse, snapshot: int, since: int | None = None, chunk: int = 500) -> Iterator[RawRecord]:

@@ -99,3 +99,15 @@ def test_container_object_is_unwrapped(tmp_path: Path) -> None:
 def test_missing_input_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         list(iter_records([tmp_path / "nope"]))
+
+
+def test_a_json_record_holds_its_bytes_only_and_parses_them_when_read(tmp_path: Path) -> None:
+    """The flow holds batches of records and pickles them to the workers: no parsed copy beside the bytes."""
+    import pickle
+
+    obj = {"title": "عنوان", "content": "نص الخبر " * 500, "Source": "صحيفة"}
+    [record] = iter_records([_write(tmp_path / "a.jsonl", json.dumps(obj, ensure_ascii=False) + "\n")])
+    assert record.fields == obj and record.content == canonical_json(obj)
+    assert len(pickle.dumps(record)) < len(record.content) + 400
+    [broken] = iter_records([_write(tmp_path / "b.jsonl", "[1, 2]\n")])
+    assert broken.error and broken.fields is None

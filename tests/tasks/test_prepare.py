@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from akhbar.tasks.clean import TemplateStats
-from akhbar.tasks.ingest import FieldMap, RawRecord
+from akhbar.tasks.ingest import FieldMap, RawRecord, canonical_json
 from akhbar.tasks.prepare import count_template_lines, observe_templates, prepare_records, readable_bodies
 
 FOOTER = "للتواصل أرسل sms إلى 88548\nزين تبدأ بالرمز 158 مسافة ثم الرسالة"
@@ -13,9 +13,9 @@ def _records() -> list[RawRecord]:
     records = []
     for i in range(12):
         body = f"الفقرة الأولى من الخبر رقم {i} عن الاقتصاد.\n\nالفقرة الثانية رقم {i} عن السياسة.\n\n{FOOTER}"
-        records.append(RawRecord(f"r{i}", f"in.jsonl#{i}", "in", "jsonl", b"{}",
-                                 {"title": f"عنوان {i}", "content": body, "source": "paper"}))
-    records.append(RawRecord("bad", "in.jsonl#99", "in", "jsonl", b"{}", {"title": "بلا نص"}))  # no body
+        records.append(RawRecord(f"r{i}", f"in.jsonl#{i}", "in", "jsonl",
+                                 canonical_json({"title": f"عنوان {i}", "content": body, "source": "paper"})))
+    records.append(RawRecord("bad", "in.jsonl#99", "in", "jsonl", canonical_json({"title": "بلا نص"})))  # no body
     records.append(RawRecord("scrape", "a.txt", "in", "txt", "عنوان\nنص الخبر.".encode()))  # title is None
     return records
 
