@@ -44,23 +44,17 @@ def test_an_empty_batch_stages_an_empty_table_of_the_right_layout() -> None:
     assert batch.arrow("entity_mentions").num_rows == batch.count("entity_mentions") == 0
 
 
-def _unpickled_bytes(blob: bytes) -> int:
-    """Memory that unpickling ``blob`` takes and keeps: Python objects plus Arrow's pool."""
-    import gc
-    import pickle
-    import tracemalloc
+def _unpickled_mb(blob: bytes) -> float:
+    """The measure ``benchmarks/batch_memory.py`` reports: what unpickling keeps (Python + Arrow)."""
+    import sys
+    from pathlib import Path
 
-    gc.collect()
-    tracemalloc.start()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     try:
-        arrow_before = pa.total_allocated_bytes()
-        obj = pickle.loads(blob)
-        gc.collect()
-        held = tracemalloc.get_traced_memory()[0] + pa.total_allocated_bytes() - arrow_before
+        from batch_memory import unpickled_mb
     finally:
-        tracemalloc.stop()
-    del obj
-    return held
+        sys.path.pop(0)
+    return unpickled_mb(blob)
 
 
 def test_a_document_rows_table_takes_a_fraction_of_its_rows_as_dicts() -> None:
@@ -74,5 +68,5 @@ def test_a_document_rows_table_takes_a_fraction_of_its_rows_as_dicts() -> None:
                "method": "alias", "confidence": 0.9, "run_id": "run-1", "pipeline_version": "v1"}
         keyed.append(row["article_id"], row)
         dicts.append(row)
-    as_table, as_dicts = _unpickled_bytes(pickle.dumps(keyed.to_arrow())), _unpickled_bytes(pickle.dumps(dicts))
+    as_table, as_dicts = _unpickled_mb(pickle.dumps(keyed.to_arrow())), _unpickled_mb(pickle.dumps(dicts))
     assert as_table < as_dicts / 3, (as_table, as_dicts)
