@@ -51,7 +51,9 @@ class BatchTables:
             rows = TABLES[table].conform(rows)
             if stamp:
                 i = rows.schema.get_field_index("pipeline_version")
-                rows = rows.set_column(i, "pipeline_version", pc.fill_null(rows.column(i), self.pipeline_version))
+                unset = pc.fill_null(pc.equal(rows.column(i), ""), True)  # as for dicts: None or ""
+                rows = rows.set_column(i, "pipeline_version",
+                                       pc.if_else(unset, self.pipeline_version, rows.column(i)))
             self.tables.setdefault(table, []).append(rows)
             return
         if stamp:

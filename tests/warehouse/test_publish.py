@@ -17,7 +17,7 @@ def test_arrow_rows_and_dict_rows_become_one_table_in_the_warehouse_layout() -> 
     keyed = DocumentRows("sentences")
     keyed.append("r2", _sentence("b", 0))
     keyed.append("r1", _sentence("a", 0, version="old"))
-    keyed.append("r1", _sentence("a", 1))
+    keyed.append("r1", _sentence("a", 1, version=""))
     batch = BatchTables(pipeline_version="v9")
     batch.add("sentences", [_sentence("c", 0)])
     batch.add("sentences", rows_of(keyed.to_arrow(), {"r1", "r2"}))
