@@ -108,12 +108,12 @@ class DocumentRows:
     def __init__(self, table: str) -> None:
         self.table = table
         self.columns: dict[str, list] = {"raw_id": [], **{name: [] for name in TABLES[table].column_names}}
+        self._row_columns = list(self.columns.items())[1:]  # append() runs ~150k times a batch
 
     def append(self, raw_id: str, row: dict) -> None:
         self.columns["raw_id"].append(raw_id)
-        for name, values in self.columns.items():
-            if name != "raw_id":
-                values.append(row.get(name))
+        for name, values in self._row_columns:
+            values.append(row.get(name))
 
     def extend(self, other: DocumentRows) -> None:
         for name, values in self.columns.items():
