@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import shutil
 import time
 from collections import Counter
@@ -26,18 +27,31 @@ from typing import Any
 import akhbar  # noqa: F401 - sets Prefect's offline, quiet defaults before Prefect is imported
 
 
+TEMP_TABLE = re.compile(r"CREATE OR REPLACE TEMP TABLE (\w+) AS")
+
+
 class TimedConnection:
-    """A DuckDB connection whose ``execute`` adds its seconds to ``times`` under the statement's start."""
+    """A DuckDB connection whose ``execute`` adds its seconds to ``times`` under the statement's start.
+
+    A temporary table's statement is labelled with the rows it made: how much work a gold refresh
+    does depends on how many rows a batch touches (its articles, and those its merges move).
+    """
 
     def __init__(self, con: Any, times: Counter[str]) -> None:
         self._con, self._times = con, times
 
     def execute(self, sql: str, params: Any = None) -> Any:
         started = time.perf_counter()
+        label = " ".join(sql.split())[:100]
         try:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
         finally:
-            self._times[" ".join(sql.split())[:100]] += time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            temp = TEMP_TABLE.match(label)
+            if temp:
+                (rows,) = self._con.execute(f"SELECT count(*) FROM {temp.group(1)}").fetchone()
+                label = f"[{rows:,} rows] {label}"
+            self._times[label] += seconds
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
@@ -58,7 +59,7 @@ from akhbar.tasks.prepare import PreparedBatch, count_template_lines, observe_te
 from akhbar.flows.runners import BatchRunner, WorkerPool, batch_runner, worker_count
 from akhbar.tasks.validate import ValidationError, Validator
 from akhbar.warehouse import publish as pub
-from akhbar.warehouse.lake import Warehouse
+from akhbar.warehouse.lake import Warehouse, fixed_width_rows
 from akhbar.warehouse.schema import DATA_TABLES
 
 
@@ -445,12 +446,15 @@ def _assign_clusters(state: RunState, articles: list[dict[str, Any]],
 
 
 def _load_neardup(con: duckdb.DuckDBPyConnection, threshold: float) -> NearDupIndex:
+    """The near-duplicate index of every stored article, read as Arrow batches: the signatures of
+    a batch become one array without a Python object per article, and only cluster ids that are
+    not an article's own are sent. A million articles: 20.8 s row by row, most of it per-row Python."""
     index = NearDupIndex(threshold=threshold, keep_signatures=False)
-    cur = con.execute("SELECT s.article_id, coalesce(a.cluster_id, s.article_id), s.signature "
-                      "FROM article_signatures s JOIN articles a USING (article_id)")
-    while rows := cur.fetchmany(100_000):
-        ids, clusters, signatures = zip(*rows)
-        index.add_existing_many(list(ids), list(clusters), list(signatures))
+    reader = con.execute("SELECT s.article_id, nullif(a.cluster_id, s.article_id) AS cluster_id, s.signature "
+                         "FROM article_signatures s JOIN articles a USING (article_id)").to_arrow_reader(100_000)
+    for part in reader:
+        index.add_existing_many(part.column("article_id").to_pylist(), part.column("cluster_id").to_pylist(),
+                                fixed_width_rows(part.column("signature"), np.dtype("<u4")))
     return index
 
 

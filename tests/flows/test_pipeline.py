@@ -203,6 +203,13 @@ def test_a_rewrite_in_a_later_run_joins_the_stored_cluster(prefect_harness, tmp_
     (cluster, similarity), = _q(wh, f"select cluster_id, cluster_similarity from articles where article_id <> '{seed_id}'")
     assert cluster == seed_cluster == seed_id
     assert 0.8 <= similarity < 1.0
+    # A rewrite of the rewrite is closest to it, and joins the cluster stored with it: the seed's.
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps([{"title": SEED_TITLE, "content": body + "\n\nوهذا ما أكده المتحدث لاحقا. وأضاف أن "
+                                  "الاجتماع المقبل سيعقد في الشهر القادم.", "source": "third"}], ensure_ascii=False),
+                     encoding="utf-8")
+    assert ingest_flow(inputs=[str(again)], warehouse=str(wh))["published"] == 1
+    assert {c for (c,) in _q(wh, "select cluster_id from articles")} == {seed_id}
 
 
 def test_batches_that_delete_gold_rows_compact_them(prefect_harness, tmp_path: Path, monkeypatch) -> None:

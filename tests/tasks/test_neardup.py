@@ -154,8 +154,19 @@ def test_loading_many_stored_articles_at_once_equals_one_by_one() -> None:
     for aid, blob in zip(("a", "c"), blobs):
         one.add_existing(aid, aid, blob)
     many.add_existing_many(["a", "c"], ["a", "c"], blobs)
+    # As the flow loads a warehouse: one (articles, num_perm) array, None for an article's own cluster.
+    array = NearDupIndex(threshold=0.7)
+    array.add_existing_many(["a", "c"], [None, None], np.stack([signature_from_bytes(b) for b in blobs]))
     batch = [("b", _key(VARIANT))]
-    assert one.assign(batch) == many.assign(batch) and len(many) == 3
+    assert one.assign(batch) == many.assign(batch) == array.assign(batch) and len(many) == len(array) == 3
+    assert array.assign([("b2", _key(VARIANT))])["b2"].cluster_id == "a"  # b joined a's cluster
+
+
+def test_a_stored_cluster_that_is_not_the_articles_own_is_kept() -> None:
+    sig = NearDupIndex(threshold=0.7).signature(_key(VARIANT))
+    index = NearDupIndex(threshold=0.7)
+    index.add_existing_many(["b"], ["a"], np.stack([sig]))
+    assert index.assign([("b2", _key(VARIANT))])["b2"].cluster_id == "a"
 
 
 def test_id_column_returns_what_was_stored_as_it_grows() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
-from akhbar.warehouse.lake import Warehouse, WarehouseError
+from akhbar.warehouse.lake import Warehouse, WarehouseError, fixed_width_rows
 from akhbar.warehouse.schema import QUARANTINE, RAW_DOCUMENTS
 from akhbar.warehouse.sql import QueryRefused, check_read_only, run_query
 
@@ -118,3 +119,18 @@ def test_postgres_catalog_accepts_concurrent_writers(tmp_path: Path, postgres_ca
         assert reader.execute("select count(*) from raw_documents").fetchone() == (2,)
     finally:
         reader.close()  # an open reader holds locks the fixture's DROP SCHEMA would wait for
+
+
+def test_a_blob_column_of_equal_rows_reads_as_one_array(warehouse: Warehouse) -> None:
+    rows = np.arange(12, dtype="<u4").reshape(4, 3)
+    con = warehouse.connect()
+    con.register("_sigs", pa.table({"signature": pa.array([r.tobytes() for r in rows], pa.binary())}))
+    column = con.execute("SELECT signature FROM _sigs").to_arrow_table().column("signature")
+    assert (fixed_width_rows(column, np.dtype("<u4")) == rows).all()
+    sliced = pa.array([r.tobytes() for r in rows], pa.large_binary()).slice(1, 2)  # an offset into the buffers
+    assert (fixed_width_rows(sliced, np.dtype("<u4")) == rows[1:3]).all()
+    assert fixed_width_rows(pa.array([], pa.binary()), np.dtype("<u4")).size == 0
+    with pytest.raises(ValueError, match="not rows"):
+        fixed_width_rows(pa.array([b"abcd", b"ab"]), np.dtype("<u4"))
+    with pytest.raises(ValueError, match="NULL"):
+        fixed_width_rows(pa.array([b"abcd", None]), np.dtype("<u4"))
