@@ -56,7 +56,7 @@ def run(
         typer.Option("--map", "-m", help="Map an article field to a JSON key, e.g. --map body=article_text "
                      "(fields: title, body, url, published, source, author). Repeatable."),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Records per atomic batch [env: AKHBAR_BATCH_SIZE].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Records per atomic batch \\[env: AKHBAR_BATCH_SIZE].")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
     """Ingest articles, clean them, validate every batch with Great Expectations and publish it atomically.

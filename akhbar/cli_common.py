@@ -24,7 +24,7 @@ err = Console(stderr=True)
 
 WarehouseOpt = Annotated[
     Path | None,
-    typer.Option("--warehouse", "-w", help="Warehouse directory [env: AKHBAR_WAREHOUSE; default: ./var/warehouse]."),
+    typer.Option("--warehouse", "-w", help="Warehouse directory \\[env: AKHBAR_WAREHOUSE; default: ./var/warehouse]."),
 ]
 
 
