@@ -12,9 +12,11 @@ shared by all copies, as real entities recur. Gold tables are then rebuilt by th
 pipeline uses, and the search index by the same code.
 
 Raw documents and near-duplicate signatures are copied too (the same bytes and signature under each
-copy's ids), so a batch published into the result (`one_batch.py`) pays what it would at that size:
-its identity lookups cover a million ids, and every copy of a story it resembles is a near-duplicate
-candidate whose matching key must be fetched.
+copy's ids), so a batch published into the result (`one_batch.py`) pays for a million ids in its
+identity lookups, and every copy of a story it resembles is a near-duplicate candidate whose
+matching key must be fetched. One difference remains: the copy holds each table in a few big files,
+where batches write one small file each, and lookups that read a wide column (matching keys) cost
+differently on the two layouts (docs/decisions.md); measure those on a batch-built warehouse.
 """
 
 from __future__ import annotations
