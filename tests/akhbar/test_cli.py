@@ -28,7 +28,7 @@ def test_every_environment_variable_an_option_names_shows_in_its_help() -> None:
         named = {v for p in command.params for v in re.findall(r"AKHBAR_\w+", getattr(p, "help", None) or "")}
         if not named:
             continue
-        result = CliRunner().invoke(app, [*path, "--help"], terminal_width=200)
+        result = CliRunner().invoke(app, [*path, "--help"])
         assert result.exit_code == 0, result.output
         text = " ".join(result.output.split())
         assert not [v for v in named if v not in text], (path, text)
