@@ -88,7 +88,8 @@ def amplify(source: Path, target: Path, articles: int, with_search: bool = True)
     dst.publish(con, {}, gold.rebuild_statements())
     gold_s = time.perf_counter() - started
     counts = {t: con.execute(f"SELECT count(*) FROM lake.{t}").fetchone()[0]
-              for t in ("articles", "entity_mentions", "entity_daily", "entity_pairs", "source_daily", "story_clusters")}
+              for t in ("articles", "entity_mentions", "entity_daily", "entity_pairs", "entity_pair_totals",
+                        "source_daily", "story_clusters")}
     con.close()
     built = {f"rows in {t}": f"{n:,}" for t, n in counts.items()}
     built.update({"copies of the SaudiNewsNet warehouse": str(copies), "copy time": f"{copied:.0f} s",
@@ -116,7 +117,10 @@ QUERIES = {
         "SELECT CASE WHEN entity_a = 'iso:RU' THEN entity_b ELSE entity_a END other, sum(articles) n "
         "FROM entity_pairs WHERE 'iso:RU' IN (entity_a, entity_b) "
         "AND day > (SELECT max(day) - 7 FROM entity_daily) GROUP BY ALL ORDER BY n DESC LIMIT 20",
-    "who appears with an entity (mentions, as `akhbar chart pairs`)":
+    "who appears with an entity (entity_pair_totals, as `akhbar chart pairs`)":
+        "SELECT other_id, other_name_ar, articles FROM entity_pair_totals WHERE entity_id = 'iso:RU' "
+        "ORDER BY articles DESC LIMIT 20",
+    "who appears with an entity (mentions)":
         "SELECT m2.entity_id, any_value(e.name_ar), count(DISTINCT article_id) n FROM mentions m1 "
         "JOIN mentions m2 USING (article_id) LEFT JOIN entities e ON e.entity_id = m2.entity_id "
         "WHERE m1.entity_id = 'iso:RU' AND m2.entity_id <> 'iso:RU' GROUP BY 1 ORDER BY n DESC LIMIT 20",
@@ -165,16 +169,26 @@ def timed_queries(warehouse: Path, repeat: int = 3, with_search: bool = True) ->
 
 
 def main() -> int:
-    args = sys.argv[1:]
-    with_search = "--no-search" not in args  # a warehouse for one_batch.py needs no search index
-    args = [a for a in args if a != "--no-search"]
-    if args[0] == "--time":
-        target = Path(args[1])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("args", nargs="+", metavar="ARG",
+                        help="SOURCE TARGET ARTICLES: build TARGET from SOURCE; or WAREHOUSE with --time")
+    parser.add_argument("--time", action="store_true", help="only time the queries on an amplified warehouse")
+    parser.add_argument("--no-search", dest="search", action="store_false",
+                        help="build no search index and time no search (a warehouse for one_batch.py)")
+    args = parser.parse_args()
+    if args.time:
+        if len(args.args) != 1:
+            parser.error("--time takes one warehouse")
+        target = Path(args.args[0])
     else:
-        source, target, n = Path(args[0]), Path(args[1]), int(args[2])
-        for k, v in amplify(source, target, n, with_search).items():
+        if len(args.args) != 3 or not args.args[2].isdigit():
+            parser.error("give SOURCE TARGET ARTICLES (or --time WAREHOUSE)")
+        source, target, articles = Path(args.args[0]), Path(args.args[1]), int(args.args[2])
+        for k, v in amplify(source, target, articles, args.search).items():
             print(f"| {k} | {v} |")
-    for k, v in timed_queries(target, with_search=with_search):
+    for k, v in timed_queries(target, with_search=args.search):
         print(f"| {k} | {v} |")
     return 0
 

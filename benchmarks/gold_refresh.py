@@ -36,9 +36,9 @@ def main() -> None:
     ).fetchall()] if args.merges else []
     con.register("_batch_ids", pa.table({"article_id": [a["article_id"] for a in articles]}))
     mentions = con.execute(
-        "SELECT * FROM entity_mentions WHERE article_id IN (SELECT article_id FROM _batch_ids)").arrow()
+        "SELECT * FROM entity_mentions WHERE article_id IN (SELECT article_id FROM _batch_ids)").to_arrow_table()
     statements = gold.gold_statements(con, articles, [], [], mentions=mentions, entity_merges=merges)
-    sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("articles", "entity_pairs")}
+    sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("articles", "entity_pairs", "entity_pair_totals")}
     con.execute("BEGIN TRANSACTION")
     total = 0.0
     try:

@@ -196,6 +196,13 @@ def open_validator(state: RunState) -> Validator:
     return Validator(state.warehouse.root, state.settings.expectations_dir)
 
 
+def reference_linker_bytes(state: RunState) -> bytes:
+    """The run's reference-only linker, pickled: built once, copied for each rebuild and for the workers."""
+    if state.reference_linker is None:
+        state.reference_linker = pickle.dumps(EntityLinker.from_reference(state.settings.seeds_dir))
+    return state.reference_linker
+
+
 @task(name="load entity linker", cache_policy=NO_CACHE)
 def load_entity_linker(state: RunState) -> EntityLinker:
     """The linker: reference data plus what earlier runs discovered (the NER loads in the workers).
@@ -205,9 +212,7 @@ def load_entity_linker(state: RunState) -> EntityLinker:
     insert-only, so each rebuild reads only the rows it has not seen (an anti-join on the ids it
     holds) and feeds all of them, in ``entity_id`` order, exactly as a fresh run would.
     """
-    if state.reference_linker is None:
-        state.reference_linker = pickle.dumps(EntityLinker.from_reference(state.settings.seeds_dir))
-    linker: EntityLinker = pickle.loads(state.reference_linker)
+    linker: EntityLinker = pickle.loads(reference_linker_bytes(state))
     known = state.discovered
     state.con.register("_known_entities", pa.table({"entity_id": pa.array(list(known), pa.string())}))
     try:
@@ -622,7 +627,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
     try:
         _start_run(wh, con, summary, inputs)
         state = RunState(settings, wh, con, field_map, summary, _load_templates(wh, con), replay=replay)
-        state.workers = WorkerPool(settings, lambda: analysis_config(state))
+        state.workers = WorkerPool(settings, lambda: analysis_config(state), lambda: reference_linker_bytes(state))
         total_files = count_input_files(inputs)
         artifact_id = create_progress_artifact(progress=0.0, description="files read")
         limits = IngestLimits(settings.max_record_bytes, settings.max_file_bytes)

@@ -118,12 +118,14 @@ class WorkerPool:
     One pool serves the CPU-heavy steps of a run, so both cores work in each and the models load
     once: the template warm-up (which used to keep one core idle for 13 s on SaudiNewsNet) and batch
     analysis. It is shut down once the last batch is analysed. ``config`` gives the workers what
-    they preload.
+    they preload; ``reference`` the pickled reference linker they start from (built once, here).
     """
 
-    def __init__(self, settings: Settings, config: Callable[[], AnalysisConfig]) -> None:
+    def __init__(self, settings: Settings, config: Callable[[], AnalysisConfig],
+                 reference: Callable[[], bytes] | None = None) -> None:
         self.settings = settings
         self._config = config
+        self._reference = reference
         self._pool: ProcessPoolExecutor | None = None
 
     def usable(self, new_records: int | None) -> bool:
@@ -138,7 +140,7 @@ class WorkerPool:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process holding DuckDB and threads
             self._pool = ProcessPoolExecutor(worker_count(self.settings), mp_context=ctx, initializer=warm_worker,
-                                             initargs=(self._config(),))
+                                             initargs=(self._config(), self._reference and self._reference()))
         return self._pool
 
     def close(self) -> None:

@@ -406,6 +406,21 @@ ENTITY_PAIRS = Table(
     ),
 )
 
+ENTITY_PAIR_TOTALS = Table(
+    "entity_pair_totals",
+    "Gold: entities mentioned in the same article, over all days: one row per ordered pair, so "
+    "`WHERE entity_id = …` finds everyone an entity appears with (sorted by entity_id, which row "
+    "groups skip on). entity_pairs summed over days, kept in step by each batch.",
+    _cols(
+        ("entity_id", "VARCHAR", "the entity (merges resolved)"),
+        ("other_id", "VARCHAR", "an entity mentioned in the same articles (each pair appears both ways)"),
+        ("other_name_ar", "VARCHAR", "other_id's Arabic name"),
+        ("other_name_en", "VARCHAR", "other_id's English name"),
+        ("articles", "BIGINT", "articles mentioning both, all days (dated or not)"),
+        ("joint_mentions", "BIGINT", "sum over those articles of min(mentions of each)"),
+    ),
+)
+
 SOURCE_DAILY = Table(
     "source_daily",
     "Gold: per source and processing day, where its records ended (published, duplicate, quarantined). "
@@ -460,7 +475,7 @@ INPUT_FILES = Table(
 
 DATA_TABLES: tuple[Table, ...] = (RAW_DOCUMENTS, ARTICLES, DUPLICATES, QUARANTINE, SOURCE_TEMPLATES, SOURCE_TOTALS,
                                   ARTICLE_SIGNATURES, SENTENCES, ENTITIES, ENTITY_MENTIONS, QUANTITIES, ENTITY_MERGES)
-GOLD_TABLES: tuple[Table, ...] = (ENTITY_DAILY, ENTITY_PAIRS, SOURCE_DAILY, STORY_CLUSTERS)
+GOLD_TABLES: tuple[Table, ...] = (ENTITY_DAILY, ENTITY_PAIRS, ENTITY_PAIR_TOTALS, SOURCE_DAILY, STORY_CLUSTERS)
 ALL_TABLES: tuple[Table, ...] = (*DATA_TABLES, RUNS, INPUT_FILES, *GOLD_TABLES)
 TABLES = {t.name: t for t in ALL_TABLES}
 

@@ -53,7 +53,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
                          "published_at": _day(day), "run_id": "r"})
         mentions += [{"article_id": aid, "entity_id": e, "surface": "x", "label": "PER", "start": 0, "end": 1,
                       "run_id": "r"} for e in ids]
-    # The gold statements too: `chart pairs` reads the entity_pairs gold table.
+    # The gold statements too: `chart pairs` reads the entity_pair_totals gold table.
     mention_rows = ENTITY_MENTIONS.from_rows(mentions)
     wh.publish(con, {"articles": ARTICLES.from_rows(articles), "entities": ENTITIES.from_rows(entities),
                      "entity_mentions": mention_rows}, gold_statements(con, articles, [], [], mentions=mention_rows))

