@@ -56,6 +56,13 @@ class Mention:
     confidence: float  # CRF marginal probability (mean over the span's tokens), 0..1
     method: str  # "crf" or "crf+doc" (added/relabelled by document-level propagation)
 
+    def __reduce__(self) -> tuple[type[Mention], tuple[int, int, str, str, float, str]]:
+        """Pickled as the constructor's arguments: workers send every tagged mention to the flow,
+        and a frozen slotted dataclass's default state calls ``dataclasses.fields()`` once per
+        object at each end. Unpickling them that way took the flow 5.2 s on SaudiNewsNet (py-spy);
+        this way 300,000 mentions pickle in 0.51 s instead of 1.16 and load in 0.65 instead of 1.15."""
+        return (Mention, (self.start, self.end, self.text, self.label, self.confidence, self.method))
+
 
 # --------------------------------------------------------------------------- fast CRF
 

@@ -299,3 +299,13 @@ def test_score_vectors_are_cached_in_single_precision_without_changing_tags(ner,
     assert double.scorer.V.dtype == np.float64
     assert [(m.start, m.end, m.label, m.method) for m in got] == [(m.start, m.end, m.label, m.method) for m in want]
     assert max(abs(a.confidence - b.confidence) for a, b in zip(got, want)) < 1e-5
+
+
+def test_mentions_survive_pickling_field_for_field() -> None:
+    """Workers send mentions to the flow pickled by their constructor's arguments, in field order."""
+    import pickle
+
+    mentions = [Mention(3, 9, "شويغو", "PER", 0.875, "crf+doc"), Mention(0, 2, "x", "LOC", 1.0, "crf")]
+    back = pickle.loads(pickle.dumps(mentions, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == mentions
+    assert [type(m) for m in back] == [Mention, Mention]
