@@ -94,6 +94,22 @@ def _timed(fn: Callable[..., Any], label: str, times: Counter[str]) -> Callable[
     return wrapper
 
 
+def merge_fanout(warehouse: Path, run_id: str) -> list[tuple[str, str, str, int]]:
+    """The run's entity merges, each with the stored articles (before the run) that mention its
+    ``from_id``: a merge re-attributes all of them, so the gold refresh grows with that history."""
+    from akhbar.warehouse.lake import Warehouse
+    from akhbar.warehouse.sql import read_only_connection
+
+    con = read_only_connection(Warehouse(warehouse))
+    try:
+        return con.execute(
+            "SELECT x.from_id, x.to_id, x.reason, count(DISTINCT m.article_id) AS articles "
+            "FROM entity_merges x LEFT JOIN entity_mentions m ON m.entity_id = x.from_id AND m.run_id <> x.run_id "
+            "WHERE x.run_id = ? GROUP BY ALL ORDER BY articles DESC, x.from_id", [run_id]).fetchall()
+    finally:
+        con.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("warehouse", type=Path)
@@ -110,6 +126,7 @@ def main() -> None:
         from akhbar.flows.pipeline import ingest_flow
 
         summary = ingest_flow(inputs=[str(p) for p in args.inputs], warehouse=str(args.warehouse))
+        merges = merge_fanout(args.warehouse, summary["run_id"])
     finally:
         shutil.rmtree(args.warehouse)
         backup.rename(args.warehouse)
@@ -119,6 +136,10 @@ def main() -> None:
     for stage in ("publish", "compact"):
         per_batch = summary["batch_seconds"].get(stage, [])
         print(f"  {stage} per batch: " + ", ".join(f"{x:.2f}" for x in per_batch))
+    moved = sum(n for *_, n in merges)
+    print(f"merges recorded: {len(merges):,}; articles already stored that mention a merged id: {moved:,}")
+    for from_id, to_id, reason, n in merges[:10]:
+        print(f"  {n:8,}  {from_id} -> {to_id} ({reason})")
     print("statements and lookups (s):")
     for label, seconds in times.most_common():
         if seconds >= args.show:

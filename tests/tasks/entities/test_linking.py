@@ -206,6 +206,32 @@ def test_discovered_surname_later_tied_to_full_name_is_recorded_as_merge() -> No
     assert again.entity_id == full.entity_id  # the recorded merge is followed from now on
 
 
+@pytest.mark.parametrize(
+    ("alone", "label", "full"),
+    [
+        ("الأهلي", "ORG", "اللجنة الوطنية للتعليم الأهلي"),  # an organisation's last word qualifies it
+        ("سلمان", "PER", "محمد بن سلمان"),  # a father's name, not a surname
+        ("محمد", "PER", "رأس محمد"),  # a given name
+        ("عبد الوهاب", "PER", "محمد عبد الوهاب"),  # a given name too (here his father's)
+    ],
+)
+def test_a_part_that_is_no_surname_is_linked_in_its_document_only(alone: str, label: str, full: str) -> None:
+    """Merging re-attributes every stored mention of the part: «الأهلي» (the club) into an education
+    committee moved 12,274 articles of a million-article warehouse, and wrongly."""
+    linker = EntityLinker.from_reference(SEEDS)
+    (first,) = linker.link_document(alone, mentions_in(alone, [(alone, label)]))
+    assert first.method == "new"
+    text = f"{full} ... وقال {alone}"
+    ms = mentions_in(text, [(full, label)])
+    i = text.rindex(alone)
+    ms.append(M(i, i + len(alone), alone, label))
+    whole, part = linker.link_document(text, ms)
+    assert part.entity_id == whole.entity_id and part.method == "doc-variant"  # still linked in the document
+    assert linker.merges() == []
+    (again,) = linker.link_document(alone, mentions_in(alone, [(alone, label)]))
+    assert again.entity_id == first.entity_id
+
+
 def test_city_context_disambiguates_shared_alias(linker: EntityLinker) -> None:
     text = "وصل الوزير إلى عمان قادما من الأردن"
     ms = mentions_in(text, [("عمان", "LOC"), ("الأردن", "LOC")])
