@@ -324,8 +324,9 @@ class _Resolution:
     confidence: float
 
 
-# Words after which the rest of a person's name is not a surname (bin, ibn, bint, abu, umm, abd):
-# «محمد بن سلمان», «أبو مازن», «عبد الله». Matching keys: hamza folded, so «أبو» is «ابو».
+# Words after which the rest of a person's name is not a surname (bin, ibn, bint, abu/abi, umm,
+# abd, and al- of a family, «آل»): «محمد بن سلمان», «أبو مازن», «فيصل آل سعود». As matching keys:
+# hamza and madda folded, so «أبو» is «ابو» and «آل» is «ال».
 _NAME_LINKS = frozenset({"بن", "ابن", "بنت", "ابو", "ابي", "ام", "عبد", "ال"})
 
 

@@ -70,3 +70,17 @@ def test_a_document_rows_table_takes_a_fraction_of_its_rows_as_dicts() -> None:
         dicts.append(row)
     as_table, as_dicts = _unpickled_mb(pickle.dumps(keyed.to_arrow())), _unpickled_mb(pickle.dumps(dicts))
     assert as_table < as_dicts / 3, (as_table, as_dicts)
+
+
+def test_audit_columns_say_which_mentions_link_to_an_existing_entity() -> None:
+    import pandas as pd
+
+    from akhbar.warehouse.publish import with_audit_columns
+
+    frame = pd.DataFrame({"article_id": ["a1", "a1", "a2", "a9"], "entity_id": ["iso:RU", "ak:gone", None, "iso:RU"],
+                          "start": [0, 6, 0, 0], "end": [5, 10, 3, 2]}).astype({"entity_id": "string"})
+    out = with_audit_columns(frame, {"a1": "روسيا وشويغو", "a2": "كلا"}, {"iso:RU", "per:sergei-shoigu"})
+    assert out["entity_exists"].tolist() == [True, False, False, True]
+    assert out["body_slice"].tolist()[:3] == ["روسيا", "وشوي", "كلا"]
+    assert pd.isna(out["body_slice"][3])  # a9 is not in the batch
+    assert "entity_exists" not in with_audit_columns(frame, {}, None)
