@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py                         # everything (about an hour on 2 cores)
     .venv/bin/python benchmarks/run.py pipeline incremental    # only these parts
     .venv/bin/python benchmarks/run.py scaling --sizes 10000 100000
+    .venv/bin/python benchmarks/run.py scaling --sizes 200000 --per-day 1500   # dated in order, as a feed arrives
     .venv/bin/python benchmarks/run.py queries --articles 1000000
 
 Parts:
@@ -307,9 +308,11 @@ def part_incremental(report: Report, work: Path, env: dict[str, str], wh: Path |
     report.table("Incremental runs (SaudiNewsNet warehouse)", rows)
 
 
-def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[int], keep: bool = False) -> None:
+def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[int], keep: bool = False,
+                 per_day: int | None = None) -> None:
     """``keep``: leave each corpus and warehouse in ``work`` (to profile them); otherwise they are
-    removed after their run (a 100k warehouse and corpus take several GB)."""
+    removed after their run (a 100k warehouse and corpus take several GB). ``per_day``: date the
+    articles in order, that many a day (benchmarks/synth.py), instead of at random over 56 days."""
     from synth import write_corpus
 
     if not sorted(SNN.glob("*.zip")):
@@ -318,7 +321,7 @@ def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[in
     rows = []
     for n in sizes:
         corpus = work / f"synth-{n}"
-        files = write_corpus(n, corpus)
+        files = write_corpus(n, corpus, per_day=per_day)
         floor = floor_json(files, "newline_delimited", work)
         wh = work / f"wh-synth-{n}"
         result = run_akhbar(files, wh, env)
@@ -326,7 +329,8 @@ def part_scaling(report: Report, work: Path, env: dict[str, str], sizes: list[in
                  gold_drift_row(f"{n:,}", wh)]
         if not keep:
             subprocess.run(["rm", "-rf", str(wh), str(corpus)], check=False)
-    report.table("Scaling: synthetic corpora from real text", rows)
+    dates = f"dated in order, {per_day:,} a day" if per_day else "dated at random over 56 days"
+    report.table(f"Scaling: synthetic corpora from real text, {dates}", rows)
 
 
 def part_queries(report: Report, work: Path, articles: int, source_wh: Path | None) -> None:
@@ -355,6 +359,9 @@ def main() -> int:
     parser.add_argument("parts", nargs="*", default=["pipeline", "incremental", "scaling", "queries"],
                         choices=["pipeline", "incremental", "scaling", "queries"], metavar="PART")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="scaling corpus sizes")
+    parser.add_argument("--per-day", type=int, metavar="N",
+                        help="scaling: date the articles in order, N a day (default: at random over 56 days, "
+                             "so that every batch touches every day)")
     parser.add_argument("--articles", type=int, default=1_000_000, help="articles in the queries warehouse")
     parser.add_argument("--warehouse", type=Path, help="an existing SaudiNewsNet warehouse (skips the pipeline "
                         "part where others need one)")
@@ -384,7 +391,7 @@ def main() -> int:
         if "incremental" in args.parts:
             part_incremental(report, work, env, wh, args.seed)
         if "scaling" in args.parts:
-            part_scaling(report, work, env, args.sizes, keep=args.work is not None)
+            part_scaling(report, work, env, args.sizes, keep=args.work is not None, per_day=args.per_day)
         if "queries" in args.parts:
             part_queries(report, work, args.articles, wh)
     args.out.parent.mkdir(parents=True, exist_ok=True)
