@@ -333,10 +333,10 @@ _NAME_LINKS = frozenset({"بن", "ابن", "بنت", "ابو", "ابي", "ام",
 @lru_cache(maxsize=1)
 def _given_names() -> frozenset[str]:
     """Matching keys of the first names the NER learnt from its training split (models/per_first.txt)."""
+    from akhbar.tasks.entities.gazetteer import read_set
+
     path = Path(__file__).parent / "models" / "per_first.txt"
-    if not path.exists():
-        return frozenset()
-    return frozenset(mkey(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
+    return frozenset(mkey(name) for name in read_set(path) if name.strip()) if path.exists() else frozenset()
 
 
 def _is_given_name(words: list[str]) -> bool:
