@@ -5,6 +5,8 @@ statements grow with the warehouse (rather than with the batch) makes long backf
 Unlike `gold_refresh.py` (a pseudo-batch of stored articles, rolled back), this publishes a real
 batch, so deletes and merges are those of real new articles. The warehouse is copied first and
 put back afterwards, so the same batch can be timed again on the same warehouse (with other code).
+Beside each time: the process's highest RSS while it ran and how far it rose in it (Linux), so the
+statement that sets the flow's memory peak shows too.
 
     .venv/bin/python benchmarks/synth.py 5000 /tmp/new5k --seed 4242
     .venv/bin/python benchmarks/one_batch.py WAREHOUSE /tmp/new5k/part-0000.jsonl [--show 0.1]
@@ -28,6 +30,48 @@ import akhbar  # noqa: F401 - sets Prefect's offline, quiet defaults before Pref
 
 
 TEMP_TABLE = re.compile(r"CREATE OR REPLACE TEMP TABLE (\w+) AS")
+# label -> (highest RSS while it ran, its highest rise above the RSS it started from), MB
+PEAKS: dict[str, tuple[float, float]] = {}
+
+
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PeakRss:
+    """The process's highest RSS while a block runs, from the kernel's high-water mark (reset on
+    entry through ``/proc/self/clear_refs``): which statement or step sets the flow's peak. Blocks
+    nest: an inner block's reset would hide what came before it, so each passes its peak outwards."""
+
+    _open: list[PeakRss] = []
+
+    def __init__(self, label: str) -> None:
+        self.label, self.seen = label, 0.0
+
+    def __enter__(self) -> PeakRss:
+        before = _status_mb("VmHWM")
+        for outer in self._open:
+            outer.seen = max(outer.seen, before)
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:  # not Linux: the peaks are the process's own since it started
+            pass
+        self.start = _status_mb("VmRSS")
+        self._open.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._open.remove(self)
+        peak = max(self.seen, _status_mb("VmHWM"))
+        for outer in self._open:
+            outer.seen = max(outer.seen, peak)
+        old = PEAKS.get(self.label, (0.0, 0.0))
+        PEAKS[self.label] = (max(old[0], peak), max(old[1], peak - self.start))
 
 
 class TimedConnection:
@@ -43,13 +87,16 @@ class TimedConnection:
     def execute(self, sql: str, params: Any = None) -> Any:
         started = time.perf_counter()
         label = " ".join(sql.split())[:100]
+        peak = PeakRss(label).__enter__()
         try:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
         finally:
             seconds = time.perf_counter() - started
+            peak.__exit__()
             temp = TEMP_TABLE.match(label)
             if temp:
                 (rows,) = self._con.execute(f"SELECT count(*) FROM {temp.group(1)}").fetchone()
+                PEAKS[f"[{rows:,} rows] {label}"] = PEAKS.pop(label)
                 label = f"[{rows:,} rows] {label}"
             self._times[label] += seconds
 
@@ -81,16 +128,21 @@ def instrument(times: Counter[str]) -> None:
     Warehouse.known_ids = timed_known_ids  # type: ignore[method-assign]
     for name in ("_load_neardup", "_assign_clusters", "_add_entity_tables", "load_entity_linker"):
         setattr(pipeline, name, _timed(getattr(pipeline, name), f"{name}()", times))
+    from akhbar.warehouse import publish as pub
+
+    for name in ("stage", "audit", "commit"):
+        setattr(pub, name, _timed(getattr(pub, name), f"publish.{name}()", times))
 
 
 def _timed(fn: Callable[..., Any], label: str, times: Counter[str]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            times[label] += time.perf_counter() - started
+        with PeakRss(label):
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                times[label] += time.perf_counter() - started
     return wrapper
 
 
@@ -140,10 +192,14 @@ def main() -> None:
     print(f"merges recorded: {len(merges):,}; articles already stored that mention a merged id: {moved:,}")
     for from_id, to_id, reason, n in merges[:10]:
         print(f"  {n:8,}  {from_id} -> {to_id} ({reason})")
-    print("statements and lookups (s):")
+    print("statements and lookups (s; the process's highest RSS while one ran, and its rise in it, MB):")
     for label, seconds in times.most_common():
         if seconds >= args.show:
-            print(f"  {seconds:8.3f}  {label}")
+            peak, rise = PEAKS.get(label, (0.0, 0.0))
+            print(f"  {seconds:8.3f}  {peak:6.0f} {rise:+5.0f}  {label}")
+    print("highest RSS rises (MB):")
+    for label, (peak, rise) in sorted(PEAKS.items(), key=lambda kv: -kv[1][1])[:12]:
+        print(f"  {peak:6.0f} {rise:+5.0f}  {label}")
 
 
 if __name__ == "__main__":

@@ -259,7 +259,7 @@ def test_dev_split_micro_f1(ner):
 
 
 def test_type_cache_is_bounded_and_trimming_changes_nothing(ner, monkeypatch):
-    """Worker memory must not grow with the vocabulary: the type cache is emptied between passes."""
+    """Worker memory must not grow with the vocabulary: the type cache is trimmed between passes."""
     from akhbar.tasks.entities import ner as ner_module
 
     text = seed_text()
@@ -270,7 +270,29 @@ def test_type_cache_is_bounded_and_trimming_changes_nothing(ner, monkeypatch):
     real_trim = ner.scorer.trim
     monkeypatch.setattr(ner.scorer, "trim", lambda n: trims.append(real_trim(n)) or trims[-1])
     assert ner.extract_many(texts, docs_per_pass=1) == expected
-    assert sum(trims) >= 3  # the seed alone has more than 20 word types: emptied before most passes
+    assert sum(trims) >= 3  # the seed alone has more than 20 word types: trimmed before most passes
+
+
+def test_a_trimmed_type_cache_keeps_the_types_used_most_with_their_scores(ner):
+    """A trim keeps the most used half, renumbered: a frequent word is not computed again, and every
+    kept type still has its own score vector, key and lexicon codes."""
+    from akhbar.tasks.entities.ner import _TypeScorer
+
+    fresh = ArabicNER._load_uncached(ner.model_dir)
+    scorer: _TypeScorer = fresh.scorer
+    rare = [f"كلمة{i}" for i in range(40)]
+    scorer.prefetch([["الرياض", "وزير", "الرياض"], ["الرياض", "وزير", *rare], ["الرياض"]])
+    before = {w: (scorer.V[i].copy(), scorer.key_names[k] if (k := scorer.keys[i]) >= 0 else None,
+                  tuple(scorer.lex[i])) for w, i in scorer.type_id.items()}
+    assert scorer.trim(20) and scorer._n == 3 + 10
+    assert {"الرياض", "وزير"} <= scorer.type_id.keys() and len(scorer.type_id) == 10
+    for word, i in scorer.type_id.items():
+        k = scorer.keys[i]
+        assert (scorer.V[i] == before[word][0]).all(), word
+        assert (scorer.key_names[k] if k >= 0 else None) == before[word][1]
+        assert tuple(scorer.lex[i]) == before[word][2]
+    assert sorted(scorer.type_id.values()) == list(range(3, 13))
+    assert len(scorer.key_names) == len(set(scorer.keys[3:13]) - {-1})
 
 
 def test_sentence_tokens_equal_tokenizing_each_sentence():
