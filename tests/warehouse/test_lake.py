@@ -134,3 +134,15 @@ def test_a_blob_column_of_equal_rows_reads_as_one_array(warehouse: Warehouse) ->
         fixed_width_rows(pa.array([b"abcd", b"ab"]), np.dtype("<u4"))
     with pytest.raises(ValueError, match="NULL"):
         fixed_width_rows(pa.array([b"abcd", None]), np.dtype("<u4"))
+
+
+def test_ensure_schema_adds_the_tables_and_columns_an_older_warehouse_lacks(warehouse: Warehouse) -> None:
+    con = warehouse.connect()
+    con.execute("ALTER TABLE raw_documents DROP COLUMN url")
+    con.execute("DROP TABLE source_totals")
+    warehouse.ensure_schema(con)
+    columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                         "WHERE table_name = 'raw_documents'").fetchall()}
+    assert "url" in columns
+    assert con.execute("SELECT count(*) FROM source_totals").fetchone() == (0,)
+    con.close()
