@@ -87,12 +87,11 @@ class TimedConnection:
     def execute(self, sql: str, params: Any = None) -> Any:
         started = time.perf_counter()
         label = " ".join(sql.split())[:100]
-        peak = PeakRss(label).__enter__()
         try:
-            return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
+            with PeakRss(label):
+                return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
         finally:
             seconds = time.perf_counter() - started
-            peak.__exit__()
             temp = TEMP_TABLE.match(label)
             if temp:
                 (rows,) = self._con.execute(f"SELECT count(*) FROM {temp.group(1)}").fetchone()
