@@ -38,7 +38,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, get_run_context
 from prefect.utilities.annotations import quote
 
-from akhbar import progress
+from akhbar import collector, progress
 from akhbar.faults import fault_point
 from akhbar.config import Settings, current_pipeline_version, get_settings
 from akhbar.tasks.clean import TemplateStats
@@ -597,31 +597,6 @@ def _progress(records: Iterator[RawRecord], state: RunState, artifact_id: Any, t
     progress.report(len(seen_files), state.summary.records_in)
 
 
-class GcClock:
-    """Seconds this process spends in Python's cyclic garbage collector, by generation.
-
-    Reported as stages of the run: in a long run the collector's pauses land wherever objects
-    happen to be allocated, and a profile then blames innocent lines for them.
-    """
-
-    def __init__(self) -> None:
-        self.seconds: Counter[str] = Counter()
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.seconds[f"python gc, generation {info['generation']} (flow)"] += time.perf_counter() - self._started
-
-    def start(self) -> GcClock:
-        gc.callbacks.append(self)
-        return self
-
-    def stop(self) -> None:
-        gc.callbacks.remove(self)
-
-
 def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, replay: bool = False,
                  replay_filter: tuple[str | None, str | None] = (None, None), source_name: str | None = None,
                  fetch_pages: bool = False,
@@ -640,7 +615,7 @@ def run_pipeline(inputs: list[str], settings: Settings, field_map: FieldMap, *, 
     run_lock.acquire()
     con = wh.connect()
     state: RunState | None = None
-    gc_clock = GcClock().start()
+    gc_clock = collector.GcClock("flow").start()
     try:
         _start_run(wh, con, summary, inputs)
         state = RunState(settings, wh, con, field_map, summary, lambda: _load_templates(wh, con), replay=replay)
@@ -894,9 +869,11 @@ def _run_batches(state: RunState, stream: Iterator[RawRecord], new_records: int 
                 pending.append(job)
             while pending and (len(pending) >= runner.window or not state.templates_warmed):
                 _finish_batch(state, pending.popleft())
+                collector.collect_full()  # once the batch's objects are released (akhbar.collector)
         while pending:
             job = pending.popleft()
             _finish_batch(state, job, last=not pending)
+            collector.collect_full()
 
 
 def _source(source: str) -> str:

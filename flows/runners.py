@@ -30,7 +30,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from akhbar.config import Settings
-from akhbar.tasks.analyse import Analysis, AnalysisConfig, analyse_records, merge_analyses, warm_worker
+from akhbar.tasks.analyse import (Analysis, AnalysisConfig, analyse_chunk, analyse_records, merge_analyses,
+                                  warm_worker)
 from akhbar.tasks.ingest import RawRecord
 
 
@@ -68,7 +69,7 @@ def _analyse(config: AnalysisConfig, records: list[RawRecord], pool: Executor | 
     if pool is None or chunks <= 1 or len(records) < 2:
         return analyse_records(records, config)
     size = min(math.ceil(len(records) / chunks), CHUNK_RECORDS)
-    futures = [pool.submit(analyse_records, records[i:i + size], config) for i in range(0, len(records), size)]
+    futures = [pool.submit(analyse_chunk, records[i:i + size], config) for i in range(0, len(records), size)]
     return merge_analyses([f.result() for f in futures])
 
 

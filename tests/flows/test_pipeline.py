@@ -243,3 +243,45 @@ def test_batches_that_delete_gold_rows_compact_them(prefect_harness, tmp_path: P
     assert _q(wh, "select records from source_daily where source = 'wire'") == [(4,)]
     assert set(drift(con).values()) == {0}
     con.close()
+
+
+def test_full_collections_wait_for_the_end_of_a_batch(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    """Inside a run Python starts no full collection by itself (``akhbar.collector``): the flow runs one
+    after each batch, and the collector's thresholds are the caller's again once the run ends."""
+    import gc
+
+    from akhbar.collector import FULL_NEVER
+    from akhbar.flows import pipeline
+
+    root = tmp_path / "in"
+    root.mkdir()
+    rows = [{"title": f"خبر {i}", "body": f"وصل وزير الخارجية إلى الرياض في زيارة رقم {i}.",
+             "url": f"https://a.example/{i}"} for i in range(6)]
+    (root / "x.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    full_collections = [0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full_collections[0] += 1
+
+    thresholds_inside: list[int] = []
+    fulls_before_batch: list[int] = []
+    finish = pipeline._finish_batch
+
+    def spy(state, job, last: bool = False) -> None:
+        thresholds_inside.append(gc.get_threshold()[2])
+        fulls_before_batch.append(full_collections[0])
+        finish(state, job, last)
+
+    monkeypatch.setattr(pipeline, "_finish_batch", spy)
+    before = gc.get_threshold()
+    gc.callbacks.append(count)
+    try:
+        summary = pipeline.ingest_flow(inputs=[str(root)], warehouse=str(tmp_path / "wh"), batch_size=2)
+    finally:
+        gc.callbacks.remove(count)
+    assert (summary["batches"], summary["published"]) == (3, 6)
+    assert thresholds_inside == [FULL_NEVER] * 3
+    # one full collection (at least) once each batch is done, before the next one starts
+    assert all(later > earlier for earlier, later in zip(fulls_before_batch, fulls_before_batch[1:]))
+    assert gc.get_threshold() == before

@@ -93,6 +93,8 @@ def test_process_pool_and_dask_publish_what_inline_publishes(prefect_harness, mo
         if runner == "process":
             # The pool analysed the batches ahead, and exited once the last batch was analysed.
             assert workers_up[-1] is False and True in workers_up[:-1], workers_up
+            # Each chunk began with the full collection a worker no longer starts by itself.
+            assert summary["stage_seconds"].get("python gc, generation 2 (workers)", 0) > 0, summary["stage_seconds"]
         for query in ("شويغو", "موسكو", "NATO"):
             assert search(tmp_path / runner, query) == search(tmp_path / "inline", query), (runner, query)
     assert search(tmp_path / "inline", "موسكو"), "the corpus must be searchable to compare"
