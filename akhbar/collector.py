@@ -4,7 +4,7 @@ Python starts a full collection whenever the objects that outlived younger colle
 quarter of the old ones. A pipeline makes such objects in bulk (a batch's analysis lives until the
 batch is published, a chunk's tokens until the chunk is tagged), so full collections came several
 times per unit of work, each walking everything the process holds, and most freed nothing
-(SaudiNewsNet: 22 in the flow, 7.9-8.5 s of its time). While a run lasts, the flow and its workers
+(SaudiNewsNet: 22 in the flow, 7.9-8.8 s of its time). While a run lasts, the flow and its workers
 therefore start none by themselves: the flow runs one after each batch and a worker one before
 each chunk, when what the previous unit made has been released. Younger generations are collected
 as usual, so short-lived cycles still go at once.
