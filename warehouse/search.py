@@ -58,6 +58,12 @@ SEARCH_CATALOG = "search_index"
 INDEX_VERSION = "2"
 # Segments merged at once (tiered compaction); a query reads at most FANOUT - 1 segments per level.
 FANOUT = 4
+# Articles tokenized and indexed at once, as one new segment. A segment's statements hold memory
+# that DuckDB neither tracks nor spills (the token lists and the postings' list aggregates), so its
+# size sets the refresh's peak, which is the flow's own highest point after the last batch. A
+# SaudiNewsNet rebuild in a fresh process (base 189 MB): 1,079–1,139 MB with 5,000, 945–954 MB with
+# 2,500, 0.4–0.7 s slower, the same postings (docs/benchmarks.md, 2026-12-02).
+SEGMENT_ARTICLES = 2_500
 _TOKEN = re.compile(r"[^\W_]+")
 _CONJ = ("و", "ف")
 _PREP = ("ب", "ك", "ل")
@@ -355,7 +361,7 @@ def _remove_leftovers(root: Path) -> None:
 
 
 def _index_articles(lake: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, indexed: pa.Table,
-                    staging: Path, chunk: int = 5_000) -> int:
+                    staging: Path, chunk: int = SEGMENT_ARTICLES) -> int:
     """Tokenize the articles not in ``indexed`` (an ``article_id`` table) and index them as one new
     segment per ``chunk`` articles; returns how many were added.
 
