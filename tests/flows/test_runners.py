@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from akhbar.config import Settings
-from akhbar.flows.runners import choose_kind
+from akhbar.flows.runners import CHUNK_RECORDS, choose_kind, chunk_size
 from akhbar.warehouse.compare import comparable, differences, snapshot
 from akhbar.warehouse.lake import Warehouse
 from akhbar.warehouse.search import search
@@ -24,6 +24,16 @@ def test_auto_goes_parallel_only_for_big_runs() -> None:
     assert choose_kind(big, None) == "inline"  # feeds: the size is unknown until fetched
     assert choose_kind(Settings(task_runner="auto", workers=1), 50_000) == "inline"
     assert choose_kind(Settings(task_runner="dask"), 1) == "dask"
+
+
+@pytest.mark.parametrize("records", [1, 2, 3, 999, 1000, 1001, 2001, 5000, 12_345])
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_chunks_are_bounded_and_shared_evenly(records: int, workers: int) -> None:
+    size = chunk_size(records, workers)
+    chunks = -(-records // size)
+    assert size <= CHUNK_RECORDS
+    assert chunks == 1 if records == 1 else chunks % workers == 0 or chunks < workers
+    assert chunk_size(5000, 2) == 834  # six chunks of ≤ 834, three per worker, not five of 1,000
 
 
 @pytest.fixture
