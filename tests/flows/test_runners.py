@@ -32,7 +32,13 @@ def test_chunks_are_bounded_and_shared_evenly(records: int, workers: int) -> Non
     size = chunk_size(records, workers)
     chunks = -(-records // size)
     assert size <= CHUNK_RECORDS
-    assert chunks == 1 if records == 1 else chunks % workers == 0 or chunks < workers
+    if records == 1:
+        assert chunks == 1
+    else:
+        assert chunks % workers == 0 or chunks < workers
+
+
+def test_a_default_batch_gives_each_of_two_workers_three_chunks() -> None:
     assert chunk_size(5000, 2) == 834  # six chunks of ≤ 834, three per worker, not five of 1,000
 
 
